@@ -1,0 +1,436 @@
+"""The CI batch-job client (``/inventorytriggerjob``): create, describe, list, cancel.
+
+One pooled ``requests.Session``; every request signed afresh; retries with exponential backoff and full jitter
+on 5xx, 429 SlowDown, timeouts and resets, honouring Retry-After and never past the caller's deadline. A create
+is retried only when it certainly did not reach CI: a retried POST can start a duplicate batch job.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import hashlib
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from ..deadline import Deadline
+from ..errors import (
+    CIAuthError,
+    CIBadResponseError,
+    CIConnectionError,
+    CIError,
+    CINotFoundError,
+    CIPermanentError,
+    CIThrottledError,
+    CITransientError,
+    InvalidInputError,
+    MalformedXMLError,
+    UnsafeXMLError,
+)
+from . import xmldoc
+from .models import (
+    JOB_TYPES,
+    STATES,
+    DescribeResult,
+    Job,
+    JobPage,
+    format_ci_time,
+    is_valid_job_id,
+    parse_response,
+)
+from .signer import Signer, encode
+
+if TYPE_CHECKING:
+    from ..config import Credentials, Settings
+
+log = logging.getLogger("jobwatch.ci")
+
+PATH = "/inventorytriggerjob"
+MAX_DESCRIBE_BATCH = 10
+MAX_PAGE_SIZE = 100
+MAX_PAGES = 10_000  # a runaway NextToken loop ends here
+# Codes a single-ID describe answers for an ID CI does not know (ci-api.md §10 q1: not documented).
+UNKNOWN_ID_CODES = frozenset({"ResourceNotFound", "InvalidArgument", "NoSuchJob", "JobNotExist"})
+_THROTTLE_CODES = frozenset({"SlowDown", "QueueSaturated"})
+
+
+class CIClient:
+    """Talks to one bucket's CI endpoint. Thread-safe; share one per process."""
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: Credentials,
+        *,
+        session: requests.Session | None = None,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 10.0,
+        max_attempts: int = 5,
+        backoff_base: float = 0.2,
+        backoff_cap: float = 8.0,
+        describe_batch_size: int = MAX_DESCRIBE_BATCH,
+        max_workers: int = 4,
+        unknown_id_codes: frozenset[str] = UNKNOWN_ID_CODES,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        if not 1 <= describe_batch_size <= 100:
+            raise ValueError("describe_batch_size must be 1..100")
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("base_url must be an http(s) URL")
+        self.base_url = base_url.rstrip("/")
+        self._host = parts.netloc
+        self._signer = Signer(credentials.secret_id, credentials.secret_key, clock=clock)
+        self._token = credentials.token
+        self._session = session or _pooled_session(max_workers)
+        self._timeouts = (connect_timeout, read_timeout)
+        self._max_attempts = max(1, max_attempts)
+        self._backoff = (backoff_base, backoff_cap)
+        self.describe_batch_size = describe_batch_size
+        self._max_workers = max(1, max_workers)
+        self._unknown_id_codes = unknown_id_codes
+        self._sleep = sleep
+        self._rng = rng
+        self._multi_describe = describe_batch_size > 1
+        self._lock = threading.Lock()
+        self.requests_sent: Counter[str] = Counter()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> CIClient:
+        """A client for the watched bucket, from the function's settings."""
+        if settings.credentials is None:
+            from ..errors import ConfigError
+
+            raise ConfigError("TENCENTCLOUD_SECRETID", "credentials are required for CI calls")
+        return cls(settings.ci_base_url(), settings.credentials, **options)
+
+    # --- operations ---------------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        name: str,
+        job_type: str,
+        input: Mapping[str, Any],
+        operation: Mapping[str, Any],
+        deadline: Deadline | None = None,
+    ) -> Job:
+        """Start a batch job; never retried once the request may have reached CI."""
+        if job_type not in JOB_TYPES:
+            raise InvalidInputError(f"job_type must be one of {', '.join(JOB_TYPES)}")
+        if not name or len(name) > 128:
+            raise InvalidInputError("name must be 1-128 characters")
+        body = xmldoc.build(
+            "Request", {"Name": name, "Type": job_type, "Input": dict(input), "Operation": dict(operation)}
+        )
+        jobs, _, _, _ = self._call("create", "POST", PATH, {}, body, deadline, idempotent=False)
+        if not jobs:
+            raise CIBadResponseError("create answered without a JobsDetail")
+        return jobs[0]
+
+    def describe(self, job_ids: Iterable[str], *, deadline: Deadline | None = None) -> DescribeResult:
+        """Describe any number of jobs: comma-joined batches, concurrently, one-by-one if CI refuses lists."""
+        ids = list(dict.fromkeys(job_ids))
+        for job_id in ids:
+            _check_job_id(job_id)
+        size = self.describe_batch_size if self._multi_describe else 1
+        batches = [ids[i : i + size] for i in range(0, len(ids), size)]
+        results = self._map(lambda batch: self._describe_batch(batch, deadline), batches)
+        jobs: dict[str, Job] = {}
+        missing: list[str] = []
+        for found, unknown in results:
+            jobs.update((job.job_id, job) for job in found)
+            missing.extend(unknown)
+        ordered = tuple(jobs[i] for i in ids if i in jobs)
+        return DescribeResult(ordered, tuple(i for i in dict.fromkeys(missing) if i not in jobs))
+
+    def list_page(
+        self,
+        *,
+        job_type: str,
+        states: Sequence[str] = (),
+        start_creation_time: datetime | None = None,
+        end_creation_time: datetime | None = None,
+        workflow_id: str | None = None,
+        job_id: str | None = None,
+        name: str | None = None,
+        order: str = "Desc",
+        size: int = MAX_PAGE_SIZE,
+        next_token: str = "",
+        deadline: Deadline | None = None,
+    ) -> JobPage:
+        """One page of ``GET /inventorytriggerjob``; ``type`` is always sent (see ci-api.md §2.2)."""
+        if job_type not in JOB_TYPES:
+            raise InvalidInputError(f"job_type must be one of {', '.join(JOB_TYPES)}")
+        for state in states:
+            if state not in (*STATES, "All"):
+                raise InvalidInputError(f"unknown state {state!r}")
+        if order not in ("Desc", "Asc"):
+            raise InvalidInputError("order must be Desc or Asc")
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise InvalidInputError(f"size must be 1..{MAX_PAGE_SIZE}")
+        params: dict[str, str | None] = {"type": job_type, "size": str(size), "orderByTime": order}
+        optional = {
+            "states": ",".join(states),
+            "startCreationTime": format_ci_time(start_creation_time) if start_creation_time else "",
+            "endCreationTime": format_ci_time(end_creation_time) if end_creation_time else "",
+            "workflowId": workflow_id or "",
+            "jobId": job_id or "",
+            "name": name or "",
+            "nextToken": next_token,
+        }
+        params.update((k, v) for k, v in optional.items() if v)
+        jobs, _, token, request_id = self._call("list", "GET", PATH, params, None, deadline)
+        return JobPage(jobs, token, request_id)
+
+    def iter_jobs(self, *, job_type: str, **filters: Any) -> Iterator[Job]:
+        """Every job of one type matching the filters, following ``NextToken`` to the end."""
+        token = ""
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            page = self.list_page(job_type=job_type, next_token=token, **filters)
+            yield from page.jobs
+            if not page.next_token or not page.jobs:
+                return
+            if page.next_token in seen:
+                raise CIBadResponseError(f"NextToken {page.next_token!r} repeated: CI paging loops")
+            seen.add(page.next_token)
+            token = page.next_token
+        raise CIBadResponseError(f"more than {MAX_PAGES} list pages")
+
+    def list_jobs(self, *, job_types: Sequence[str] = JOB_TYPES, **filters: Any) -> list[Job]:
+        """Every job of every listed type (both by default), the types listed concurrently; no duplicates."""
+        pages = self._map(lambda t: list(self.iter_jobs(job_type=t, **filters)), list(job_types))
+        merged: dict[str, Job] = {}
+        for jobs in pages:
+            merged.update((job.job_id, job) for job in jobs)
+        return list(merged.values())
+
+    def cancel(self, job_id: str, *, deadline: Deadline | None = None) -> None:
+        """``PUT /inventorytriggerjob/<id>?cancel``."""
+        _check_job_id(job_id)
+        self._call("cancel", "PUT", f"{PATH}/{job_id}", {"cancel": None}, None, deadline)
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _map(self, fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+        if len(items) <= 1 or self._max_workers == 1:
+            return [fn(item) for item in items]
+        with ThreadPoolExecutor(min(self._max_workers, len(items)), thread_name_prefix="ci") as pool:
+            return list(pool.map(fn, items))
+
+    def _describe_batch(self, batch: list[str], deadline: Deadline | None) -> tuple[list[Job], list[str]]:
+        if len(batch) > 1 and self._multi_describe:
+            try:
+                jobs, missing, _, _ = self._call("describe", "GET", f"{PATH}/{','.join(batch)}", {}, None, deadline)
+            except CIAuthError:
+                raise
+            except CIPermanentError as exc:  # incl. 404: CI may read "a,b" as one unknown ID
+                log.warning("CI refused a multi-ID describe (%s); describing one ID per request", exc.ci_code)
+                self._multi_describe = False
+            else:
+                found = [job for job in jobs if job.job_id in batch]
+                known = {job.job_id for job in found} | set(missing)
+                # IDs CI passed over in silence are asked about one by one.
+                rest = [i for i in batch if i not in known]
+                for job_id in rest:
+                    more, unknown = self._describe_one(job_id, deadline)
+                    found.extend(more)
+                    missing = (*missing, *unknown)
+                return found, [i for i in missing if i in batch]
+        out: list[Job] = []
+        unknown_ids: list[str] = []
+        for job_id in batch:
+            found_one, unknown = self._describe_one(job_id, deadline)
+            out.extend(found_one)
+            unknown_ids.extend(unknown)
+        return out, unknown_ids
+
+    def _describe_one(self, job_id: str, deadline: Deadline | None) -> tuple[list[Job], list[str]]:
+        try:
+            jobs, _, _, _ = self._call("describe", "GET", f"{PATH}/{job_id}", {}, None, deadline)
+        except CIPermanentError as exc:
+            if isinstance(exc, CINotFoundError) or exc.ci_code in self._unknown_id_codes:
+                return [], [job_id]
+            raise
+        found = [job for job in jobs if job.job_id == job_id]
+        return found, ([] if found else [job_id])
+
+    def _call(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        params: Mapping[str, str | None],
+        body: bytes | None,
+        deadline: Deadline | None,
+        *,
+        idempotent: bool = True,
+    ) -> tuple[tuple[Job, ...], tuple[str, ...], str, str]:
+        raw = self._send(op, method, path, params, body, deadline, idempotent)
+        if not raw.strip():
+            return (), (), "", ""
+        return parse_response(raw)
+
+    def _send(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        params: Mapping[str, str | None],
+        body: bytes | None,
+        deadline: Deadline | None,
+        idempotent: bool,
+    ) -> bytes:
+        deadline = deadline or Deadline.never()
+        query = "&".join(encode(k) if v is None else f"{encode(k)}={encode(v)}" for k, v in params.items())
+        url = self.base_url + quote(path, safe="/,") + (f"?{query}" if query else "")
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = deadline.remaining()
+            if remaining <= 0:
+                raise CIConnectionError(f"no time left for CI {op}", maybe_applied=False)
+            try:
+                return self._send_once(op, method, path, url, params, body, remaining)
+            except CITransientError as exc:
+                safe = idempotent or (isinstance(exc, CIConnectionError) and not exc.maybe_applied)
+                safe = safe or isinstance(exc, CIThrottledError)  # throttled requests were not processed
+                if not safe or attempt >= self._max_attempts:
+                    raise
+                delay = self._delay(attempt, exc)
+                if delay >= deadline.remaining():
+                    raise
+                log.info("CI %s failed (%s); retry %d in %.2fs", op, exc.code, attempt, delay)
+                self._sleep(delay)
+
+    def _delay(self, attempt: int, exc: CIError) -> float:
+        base, cap = self._backoff
+        jitter = self._rng() * min(cap, base * (1 << (attempt - 1)))  # full jitter
+        retry_after = exc.retry_after if isinstance(exc, CIThrottledError) else None
+        return max(jitter, retry_after or 0.0)
+
+    def _send_once(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        url: str,
+        params: Mapping[str, str | None],
+        body: bytes | None,
+        remaining: float,
+    ) -> bytes:
+        headers = {"Host": self._host, "User-Agent": "jobwatch/0.1"}
+        if body is not None:
+            headers["Content-Type"] = "application/xml"
+            headers["Content-MD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()  # noqa: S324
+            headers["Content-Length"] = str(len(body))
+        if self._token:
+            headers["x-ci-security-token"] = self._token
+        headers["Authorization"] = self._signer.authorization(method, path, params, headers)
+        timeout = (min(self._timeouts[0], remaining), min(self._timeouts[1], remaining))
+        with self._lock:
+            self.requests_sent[op] += 1
+        try:
+            response = self._session.request(
+                method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True
+            )
+            with response:
+                content = _read_capped(response)
+        except requests.ConnectTimeout as exc:
+            raise CIConnectionError(f"CI {op}: connect timeout", maybe_applied=False) from exc
+        except requests.ConnectionError as exc:
+            applied = not _never_connected(exc)
+            raise CIConnectionError(f"CI {op}: connection failed", maybe_applied=applied) from exc
+        except requests.Timeout as exc:
+            raise CIConnectionError(f"CI {op}: read timeout") from exc
+        except requests.RequestException as exc:
+            raise CIBadResponseError(f"CI {op}: {type(exc).__name__}") from exc
+        if 200 <= response.status_code < 300:
+            return content
+        raise _error_from(op, response, content)
+
+
+def _pooled_session(max_workers: int) -> requests.Session:
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=max(10, max_workers), max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def _read_capped(response: requests.Response, cap: int = xmldoc.MAX_XML_BYTES) -> bytes:
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise UnsafeXMLError(f"CI response of {declared} bytes is over the {cap}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(65536):
+        size += len(chunk)
+        if size > cap:
+            raise UnsafeXMLError(f"CI response is over the {cap}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    """True when the socket never connected (refused, DNS), so nothing reached CI."""
+    text = repr(exc.args[0]) if exc.args else ""
+    return "NewConnectionError" in text or "NameResolutionError" in text or "Connection refused" in text
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, float(when.timestamp()) - time.time())
+
+
+def _error_from(op: str, response: requests.Response, content: bytes) -> CIError:
+    status = response.status_code
+    code = message = request_id = trace_id = None
+    try:
+        root = xmldoc.parse(content)
+        if root.tag == "Error":
+            code = xmldoc.child_text(root, "Code")
+            message = xmldoc.child_text(root, "Message")
+            request_id = xmldoc.child_text(root, "RequestId")
+            trace_id = xmldoc.child_text(root, "TraceId")
+    except (MalformedXMLError, UnsafeXMLError):
+        pass  # the status alone decides
+    request_id = request_id or response.headers.get("x-ci-request-id")
+    trace_id = trace_id or response.headers.get("x-ci-trace-id")
+    fields: dict[str, Any] = {"status": status, "ci_code": code, "request_id": request_id, "trace_id": trace_id}
+    text = f"CI {op} failed: {message or response.reason or status}"
+    if status == 429 or code in _THROTTLE_CODES:
+        return CIThrottledError(text, retry_after=_retry_after(response.headers.get("Retry-After")), **fields)
+    if status >= 500 and status != 501:
+        return CITransientError(text, **fields)
+    if status in (401, 403):
+        return CIAuthError(text, **fields)
+    if status == 404 or code == "ResourceNotFound":
+        return CINotFoundError(text, **fields)
+    return CIPermanentError(text, **fields)
+
+
+def _check_job_id(job_id: str) -> None:
+    if not isinstance(job_id, str) or not is_valid_job_id(job_id):
+        raise InvalidInputError("job IDs are 1-64 characters of A-Z, a-z, 0-9, _ and -")

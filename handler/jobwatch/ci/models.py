@@ -1,0 +1,204 @@
+"""The batch-job model: typed, immutable, covering both JobsDetail shapes (Workflow and Job).
+
+Pure: reads parsed XML elements, imports no HTTP client. Unknown elements are kept in ``extra`` and the
+JobsDetail XML exactly as received in ``raw``, so nothing CI says is lost.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from lxml import etree
+
+from ..errors import CIBadResponseError, MalformedXMLError
+from . import xmldoc
+
+STATES = ("Submitted", "Running", "Success", "Failed", "Pause", "Cancel")
+ACTIVE_STATES = ("Submitted", "Running", "Pause")
+TERMINAL_STATES = frozenset({"Success", "Failed", "Cancel"})
+JOB_TYPES = ("Workflow", "Job")
+JOB_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+_KNOWN = frozenset(
+    {"Code", "Message", "Type", "Name", "JobId", "State", "CreationTime", "StartTime", "EndTime"}
+    | {"Input", "Operation"}
+)
+_CI_TIME = "%Y-%m-%dT%H:%M:%S%z"
+
+
+def parse_ci_time(text: str | None) -> datetime | None:
+    """CI's ``2022-06-27T15:23:10+0800`` (or with a space for ``T``) as an aware datetime; ``-``/empty → None.
+
+    A value in neither form is also None: the record's ``raw`` XML still holds what CI sent.
+    """
+    if text is None:
+        return None
+    text = text.strip()
+    if text in ("", "-"):
+        return None
+    if len(text) > 10 and text[10] == " ":
+        text = text[:10] + "T" + text[11:]
+    try:
+        value = datetime.strptime(text, _CI_TIME)
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else None
+
+
+def format_ci_time(value: datetime) -> str:
+    """An aware datetime in CI's format: whole seconds, offset without a colon."""
+    if value.tzinfo is None:
+        raise ValueError("CI times must be timezone-aware")
+    return value.strftime(_CI_TIME)
+
+
+def is_valid_job_id(job_id: str) -> bool:
+    """1–64 characters of ``[A-Za-z0-9_-]`` (DESIGN.md); keeps IDs safe in paths and file names."""
+    return bool(JOB_ID_RE.match(job_id))
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """Frozen data back to plain dicts and lists (for JSON)."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [thaw(v) for v in value]
+    return value
+
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Job:
+    """One batch job as CI describes it."""
+
+    job_id: str
+    type: str
+    name: str
+    state: str
+    code: str = ""
+    message: str = ""
+    creation_time: datetime | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    input: Mapping[str, Any] = EMPTY
+    operation: Mapping[str, Any] = EMPTY
+    extra: Mapping[str, Any] = EMPTY
+    raw: str = field(default="", repr=False, compare=False)
+
+    @property
+    def terminal(self) -> bool:
+        """True once the job is Success, Failed or Cancel."""
+        return self.state in TERMINAL_STATES
+
+    @classmethod
+    def from_element(cls, element: etree._Element) -> Job:
+        """Build from a ``<JobsDetail>`` element; raise ``MalformedXMLError`` without a JobId or State."""
+        job_id = xmldoc.child_text(element, "JobId")
+        state = xmldoc.child_text(element, "State")
+        if not job_id or not state:
+            raise MalformedXMLError("JobsDetail without JobId or State")
+        extra = {
+            etree.QName(child).localname: xmldoc.to_value(child)
+            for child in element
+            if etree.QName(child).localname not in _KNOWN
+        }
+        return cls(
+            job_id=job_id,
+            type=xmldoc.child_text(element, "Type") or "Workflow",
+            name=xmldoc.child_text(element, "Name") or "",
+            state=state,
+            code=xmldoc.child_text(element, "Code") or "",
+            message=xmldoc.child_text(element, "Message") or "",
+            creation_time=parse_ci_time(xmldoc.child_text(element, "CreationTime")),
+            start_time=parse_ci_time(xmldoc.child_text(element, "StartTime")),
+            end_time=parse_ci_time(xmldoc.child_text(element, "EndTime")),
+            input=_freeze(_mapping(element, "Input")),
+            operation=_freeze(_mapping(element, "Operation")),
+            extra=_freeze(extra),
+            raw=xmldoc.to_text(element),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready fields; times as ``isoformat()`` (offset with a colon) or None."""
+        return {
+            "jobId": self.job_id,
+            "type": self.type,
+            "name": self.name,
+            "state": self.state,
+            "code": self.code,
+            "message": self.message,
+            "creationTime": _iso(self.creation_time),
+            "startTime": _iso(self.start_time),
+            "endTime": _iso(self.end_time),
+            "input": thaw(self.input),
+            "operation": thaw(self.operation),
+            "extra": thaw(self.extra),
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _mapping(element: etree._Element, name: str) -> dict[str, Any]:
+    child = element.find(name)
+    if child is None:
+        return {}
+    value = xmldoc.to_value(child)
+    return value if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One list page: its jobs and the token of the next page ("" on the last)."""
+
+    jobs: tuple[Job, ...]
+    next_token: str
+    request_id: str
+
+
+@dataclass(frozen=True)
+class DescribeResult:
+    """What a describe of many IDs found: the jobs, and the IDs CI does not know."""
+
+    jobs: tuple[Job, ...]
+    non_exist_job_ids: tuple[str, ...]
+
+
+def parse_response(body: bytes) -> tuple[tuple[Job, ...], tuple[str, ...], str, str]:
+    """Read a ``<Response>``: (jobs, NonExistJobIds, NextToken, RequestId).
+
+    Malformed XML is CI's fault (truncated body and the like), so it becomes ``CIBadResponseError``;
+    a hostile document stays an ``UnsafeXMLError``.
+    """
+    try:
+        root = xmldoc.parse(body)
+        if root.tag != "Response":
+            raise MalformedXMLError(f"expected <Response>, got <{root.tag}>")
+        jobs = tuple(Job.from_element(el) for el in root.findall("JobsDetail"))
+    except MalformedXMLError as exc:
+        raise CIBadResponseError(f"unreadable CI response: {exc.message}") from exc
+    missing: list[str] = []
+    # The docs say NonExistJobIds; the Go SDK reads NonExistJobId. Accept both, each may repeat or hold a list.
+    for tag in ("NonExistJobIds", "NonExistJobId"):
+        for el in root.findall(tag):
+            missing.extend(x for x in re.split(r"[,\s]+", el.text or "") if x)
+            missing.extend((sub.text or "").strip() for sub in el if (sub.text or "").strip())
+    next_token = xmldoc.child_text(root, "NextToken") or ""
+    request_id = xmldoc.child_text(root, "RequestId") or ""
+    return jobs, tuple(dict.fromkeys(missing)), next_token, request_id

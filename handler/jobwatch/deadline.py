@@ -1,0 +1,33 @@
+"""A point in time that work must finish before: the function's remaining time, less a margin."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """An absolute monotonic instant; ``remaining()`` counts down to it."""
+
+    at: float
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
+
+    @classmethod
+    def after(cls, seconds: float, clock: Callable[[], float] = time.monotonic) -> Deadline:
+        """A deadline ``seconds`` from now."""
+        return cls(clock() + seconds, clock)
+
+    @classmethod
+    def never(cls) -> Deadline:
+        """No limit in practice (a day), for tools and tests."""
+        return cls.after(86400.0)
+
+    def remaining(self) -> float:
+        """Seconds left; negative once passed."""
+        return self.at - self.clock()
+
+    def expired(self, margin: float = 0.0) -> bool:
+        """True when less than ``margin`` seconds are left."""
+        return self.remaining() <= margin
