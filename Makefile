@@ -18,6 +18,8 @@ $(STAMP): requirements-dev.txt layers/deps/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	# put handler/ and the repo root on the venv's path, so local tools import jobwatch and devkit
+	$(BIN)/python -c "import pathlib, site; pathlib.Path(site.getsitepackages()[0], 'jobwatch-dev.pth').write_text('$(CURDIR)/handler\n$(CURDIR)\n')"
 	touch $(STAMP)
 
 test: $(STAMP)

@@ -59,6 +59,7 @@ PATH = "/inventorytriggerjob"
 MAX_DESCRIBE_BATCH = 10
 MAX_PAGE_SIZE = 100
 MAX_PAGES = 10_000  # a runaway NextToken loop ends here
+Parsed = tuple[tuple[Job, ...], tuple[str, ...], str, str]  # jobs, NonExistJobIds, NextToken, RequestId
 # Codes a single-ID describe answers for an ID CI does not know (ci-api.md §10 q1: not documented).
 UNKNOWN_ID_CODES = frozenset({"ResourceNotFound", "InvalidArgument", "NoSuchJob", "JobNotExist"})
 _THROTTLE_CODES = frozenset({"SlowDown", "QueueSaturated"})
@@ -278,22 +279,8 @@ class CIClient:
         deadline: Deadline | None,
         *,
         idempotent: bool = True,
-    ) -> tuple[tuple[Job, ...], tuple[str, ...], str, str]:
-        raw = self._send(op, method, path, params, body, deadline, idempotent)
-        if not raw.strip():
-            return (), (), "", ""
-        return parse_response(raw)
-
-    def _send(
-        self,
-        op: str,
-        method: str,
-        path: str,
-        params: Mapping[str, str | None],
-        body: bytes | None,
-        deadline: Deadline | None,
-        idempotent: bool,
-    ) -> bytes:
+    ) -> Parsed:
+        """Send with retries; a malformed answer counts as transient, like a dropped connection."""
         deadline = deadline or Deadline.never()
         query = "&".join(encode(k) if v is None else f"{encode(k)}={encode(v)}" for k, v in params.items())
         url = self.base_url + quote(path, safe="/,") + (f"?{query}" if query else "")
@@ -304,7 +291,8 @@ class CIClient:
             if remaining <= 0:
                 raise CIConnectionError(f"no time left for CI {op}", maybe_applied=False)
             try:
-                return self._send_once(op, method, path, url, params, body, remaining)
+                raw = self._send_once(op, method, path, url, params, body, remaining)
+                return parse_response(raw) if raw.strip() else ((), (), "", "")
             except CITransientError as exc:
                 safe = idempotent or (isinstance(exc, CIConnectionError) and not exc.maybe_applied)
                 safe = safe or isinstance(exc, CIThrottledError)  # throttled requests were not processed

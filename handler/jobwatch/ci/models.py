@@ -95,9 +95,9 @@ class Job:
     creation_time: datetime | None = None
     start_time: datetime | None = None
     end_time: datetime | None = None
-    input: Mapping[str, Any] = EMPTY
-    operation: Mapping[str, Any] = EMPTY
-    extra: Mapping[str, Any] = EMPTY
+    input: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    operation: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    extra: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     raw: str = field(default="", repr=False, compare=False)
 
     @property

@@ -92,11 +92,12 @@ def to_text(element: etree._Element) -> str:
 def build(root: str, body: Mapping[str, Any]) -> bytes:
     """Serialise plain data to an XML document; lists repeat the element, None leaves it out."""
     element = etree.Element(root)
-    _fill(element, body)
+    fill(element, body)
     return etree.tostring(element, xml_declaration=True, encoding="UTF-8")
 
 
-def _fill(element: etree._Element, value: object) -> None:
+def fill(element: etree._Element, value: object) -> None:
+    """Add plain data under ``element`` (see ``build``)."""
     if isinstance(value, Mapping):
         for name, item in value.items():
             items: Sequence[object] = item if isinstance(item, list | tuple) else [item]
@@ -104,7 +105,7 @@ def _fill(element: etree._Element, value: object) -> None:
                 if one is None:
                     continue
                 child = etree.SubElement(element, str(name))
-                _fill(child, one)
+                fill(child, one)
     elif isinstance(value, bool):
         element.text = "true" if value else "false"
     else:

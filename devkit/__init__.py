@@ -1,0 +1,1 @@
+"""Local-only tools that never ship: the CI emulator, demo runner, local invoke, benchmarks."""

@@ -1,0 +1,474 @@
+"""A local CI emulator for ``/inventorytriggerjob``: real HTTP on 127.0.0.1, real signature checks.
+
+Behaviour the real service leaves undocumented (ci-api.md §10) is an ``EmulatorOptions`` field, so tests can
+pin the client against each plausible answer. Faults (latency, 5xx, 429 SlowDown, malformed or truncated bodies,
+dropped connections) come from ``Faults``: scripted one per request, or drawn by ratio from a seeded RNG.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import random
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote, unquote_plus, urlsplit
+
+from lxml import etree
+
+from jobwatch.ci import signer, xmldoc
+from jobwatch.errors import XMLError
+
+from .jobs import EmuClock, EmulatedJob, JobBook, ci_time, new_job_id
+
+PATH = "/inventorytriggerjob"
+STATES = ("Submitted", "Running", "Success", "Failed", "Pause", "Cancel")
+TEST_SECRET_ID = "AKIDjobwatchEMULATOR000000000000"
+TEST_SECRET_KEY = "emulator-secret-key-0000000000000"
+
+
+@dataclass
+class EmulatorOptions:
+    """Answers to CI's open questions (ci-api.md §10); defaults follow the docs' own patterns."""
+
+    secret_id: str = TEST_SECRET_ID
+    secret_key: str = TEST_SECRET_KEY
+    token: str | None = None  # when set, x-ci-security-token must carry it
+    multi_describe: bool = True  # q1: comma-joined IDs on describe (False: 400 InvalidArgument)
+    max_describe_ids: int = 10
+    unknown_id: str = "nonexist"  # q1: single unknown ID → "nonexist" (200) | "not-found" | "invalid" (400)
+    list_without_type: str = "both"  # q3: "both" | "workflow"
+    last_page_token: str = "empty"  # q4: "empty" element | "absent"
+    accept_cos_token_header: bool = True  # q5: x-cos-security-token as well
+    cancel_requires_query: bool = True  # GO omits ?cancel; False tolerates that
+    cancel_finished: str = "error"  # q2: "error" (400 InvalidArgument) | "noop" (200)
+
+
+@dataclass
+class Faults:
+    """Fault injection. ``script`` entries are used first, one per request:
+    ``"500"``, ``"503"``, ``"429"``, ``"malformed"``, ``"truncated"``, ``"drop"``, ``"slow:<seconds>"``."""
+
+    latency: float = 0.0
+    error_ratio: float = 0.0
+    throttle_ratio: float = 0.0
+    malformed_ratio: float = 0.0
+    truncated_ratio: float = 0.0
+    drop_ratio: float = 0.0
+    retry_after: int | None = 1
+    seed: int = 7
+    script: deque[str] = field(default_factory=deque)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+        self._lock = threading.Lock()
+
+    def next(self) -> str | None:
+        with self._lock:
+            if self.script:
+                return self.script.popleft()
+            roll = self._rng.random()
+        for name, ratio in (
+            ("500", self.error_ratio),
+            ("429", self.throttle_ratio),
+            ("malformed", self.malformed_ratio),
+            ("truncated", self.truncated_ratio),
+            ("drop", self.drop_ratio),
+        ):
+            if roll < ratio:
+                return name
+            roll -= ratio
+        return None
+
+
+class CIError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class CIEmulator:
+    """The emulator: ``start()``, ``url``, ``stop()``; or use it as a context manager."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        options: EmulatorOptions | None = None,
+        faults: Faults | None = None,
+        clock: EmuClock | None = None,
+    ) -> None:
+        self.options = options or EmulatorOptions()
+        self.faults = faults or Faults()
+        self.book = JobBook(clock or EmuClock())
+        self.served: Counter[str] = Counter()  # requests answered per operation
+        self.injected: Counter[str] = Counter()  # faults injected per kind
+        self.auth_failures: Counter[str] = Counter()
+        self._count_lock = threading.Lock()
+        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def clock(self) -> EmuClock:
+        return self.book.clock
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> CIEmulator:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="ci-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread:
+            self._thread.join(5)
+
+    def __enter__(self) -> CIEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def count(self, counter: Counter[str], key: str) -> None:
+        with self._count_lock:
+            counter[key] += 1
+
+    # --- operations -------------------------------------------------------------------------
+
+    def create(self, body: bytes) -> bytes:
+        try:
+            root = xmldoc.parse(body)
+        except XMLError as exc:
+            raise CIError(400, "InvalidContent", f"request body is not valid XML: {exc.message}") from None
+        if root.tag != "Request":
+            raise CIError(400, "InvalidContent", "the root element must be Request")
+        request = xmldoc.to_value(root)
+        assert isinstance(request, dict)
+        name = request.get("Name")
+        if not isinstance(name, str) or not 1 <= len(name) <= 128:
+            raise CIError(400, "InvalidArgument", "Name is required, at most 128 characters")
+        kind = request.get("Type") or "Workflow"
+        if kind not in ("Workflow", "Job"):
+            raise CIError(400, "InvalidArgument", "Type must be Workflow or Job")
+        source = request.get("Input")
+        if not isinstance(source, dict) or not any(source.get(k) for k in ("Manifest", "UrlFile", "Prefix", "Object")):
+            raise CIError(400, "InvalidArgument", "Input needs one of Manifest, UrlFile, Prefix, Object")
+        operation = request.get("Operation")
+        if not isinstance(operation, dict):
+            raise CIError(400, "InvalidArgument", "Operation is required")
+        if kind == "Workflow" and not operation.get("WorkflowIds"):
+            raise CIError(400, "InvalidArgument", "Operation.WorkflowIds is required")
+        if kind == "Job" and not (operation.get("Tag") and operation.get("JobParam")):
+            raise CIError(400, "InvalidArgument", "Operation.Tag and Operation.JobParam are required")
+        if kind == "Job":
+            operation.setdefault("JobLevel", "0")
+        job = self.book.add(
+            EmulatedJob(new_job_id(), kind, name, self.clock(), source, operation, submitted_for=1.0, running_for=10.0)
+        )
+        return self._response([job])
+
+    def describe(self, ids_segment: str) -> bytes:
+        ids = [i for i in ids_segment.split(",") if i]
+        if not ids:
+            raise CIError(400, "InvalidArgument", "JobId is required")
+        if len(ids) > 1 and not self.options.multi_describe:
+            raise CIError(400, "InvalidArgument", "only one JobId is supported")
+        if len(ids) > self.options.max_describe_ids:
+            raise CIError(400, "InvalidArgument", f"at most {self.options.max_describe_ids} JobIds")
+        found = [job for job in (self.book.get(i) for i in ids) if job is not None]
+        missing = [i for i in ids if self.book.get(i) is None]
+        if len(ids) == 1 and missing and self.options.unknown_id != "nonexist":
+            code = "ResourceNotFound" if self.options.unknown_id == "not-found" else "InvalidArgument"
+            raise CIError(400, code, f"job {ids[0]} does not exist")
+        return self._response(found, missing=missing)
+
+    def list(self, query: dict[str, str]) -> bytes:
+        kind = query.get("type", "")
+        if kind and kind not in ("Workflow", "Job"):
+            raise CIError(400, "InvalidArgument", "type must be Workflow or Job")
+        if not kind and self.options.list_without_type == "workflow":
+            kind = "Workflow"
+        states = [s for s in query.get("states", "").split(",") if s]
+        if any(s not in (*STATES, "All") for s in states):
+            raise CIError(400, "InvalidArgument", "states holds an unknown state")
+        size = _int(query.get("size") or "10", "size")
+        if not 1 <= size <= 100:
+            raise CIError(400, "InvalidArgument", "size must be 1..100")
+        order = query.get("orderByTime") or "Desc"
+        if order not in ("Desc", "Asc"):
+            raise CIError(400, "InvalidArgument", "orderByTime must be Desc or Asc")
+        offset = _int(query.get("nextToken") or "0", "nextToken")
+        since = _time(query.get("startCreationTime"), "startCreationTime")
+        until = _time(query.get("endCreationTime"), "endCreationTime")
+        now = self.clock()
+        picked = []
+        for job in self.book.all():
+            state = job.state_at(now)[0]
+            if kind and job.type != kind:
+                continue
+            if states and "All" not in states and state not in states:
+                continue
+            if (since is not None and int(job.created_at) < since) or (
+                until is not None and int(job.created_at) > until
+            ):
+                continue
+            if query.get("jobId") and job.job_id != query["jobId"]:
+                continue
+            if query.get("name") and job.name != query["name"]:
+                continue
+            if query.get("workflowId") and job.operation.get("WorkflowIds") != query["workflowId"]:
+                continue
+            picked.append(job)
+        picked.sort(key=lambda j: (j.created_at, j.job_id), reverse=order == "Desc")
+        page = picked[offset : offset + size]
+        more = offset + size < len(picked)
+        return self._response(page, next_token=str(offset + size) if more else "")
+
+    def cancel(self, job_id: str) -> None:
+        outcome = self.book.cancel(job_id)
+        if outcome == "unknown":
+            raise CIError(400, "InvalidArgument", f"job {job_id} does not exist")
+        if outcome == "finished" and self.options.cancel_finished == "error":
+            raise CIError(400, "InvalidArgument", f"job {job_id} has already finished")
+
+    # --- rendering --------------------------------------------------------------------------
+
+    def _response(
+        self, jobs: list[EmulatedJob], *, missing: list[str] | None = None, next_token: str | None = None
+    ) -> bytes:
+        root = etree.Element("Response")
+        etree.SubElement(root, "RequestId").text = request_id()
+        now = self.clock()
+        for job in jobs:
+            root.append(self._detail(job, now))
+        for job_id in missing or []:
+            etree.SubElement(root, "NonExistJobIds").text = job_id
+        if next_token is not None and (next_token or self.options.last_page_token == "empty"):
+            etree.SubElement(root, "NextToken").text = next_token
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+    def _detail(self, job: EmulatedJob, now: float) -> etree._Element:
+        state, started, ended = job.state_at(now)
+        failed = state == "Failed"
+        detail = {
+            "Code": job.failure[0] if failed else "Success",
+            "Message": job.failure[1] if failed else "",
+            "Type": job.type,
+            "Name": job.name,
+            "JobId": job.job_id,
+            "State": state,
+            "CreationTime": ci_time(job.created_at),
+            "StartTime": ci_time(started),
+            "EndTime": ci_time(ended),
+            "Input": job.input,
+            "Operation": job.operation,
+        }
+        element = etree.Element("JobsDetail")
+        xmldoc.fill(element, detail)
+        return element
+
+
+def request_id() -> str:
+    return base64.b64encode(uuid.uuid4().bytes[:18]).decode()
+
+
+def error_body(code: str, message: str, req_id: str, trace_id: str) -> bytes:
+    return (
+        "<?xml version='1.0' encoding='utf-8' ?>\n"
+        f"<Error><Code>{code}</Code><Message>{_escape(message)}</Message>"
+        f"<RequestId>{req_id}</RequestId><TraceId>{trace_id}</TraceId></Error>"
+    ).encode()
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _int(value: str, name: str) -> int:
+    if not value.isdigit():
+        raise CIError(400, "InvalidArgument", f"{name} must be a whole number")
+    return int(value)
+
+
+def _time(value: str | None, name: str) -> int | None:
+    if not value:
+        return None
+    try:
+        return int(datetime.strptime(value.replace(" ", "T", 1), "%Y-%m-%dT%H:%M:%S%z").timestamp())
+    except ValueError:
+        raise CIError(400, "InvalidArgument", f"{name} must look like 2022-06-27T15:23:10+0800") from None
+
+
+def verify_signature(
+    options: EmulatorOptions, method: str, path: str, query: list[tuple[str, str]], headers: dict[str, str], now: float
+) -> None:
+    """Check the q-sign Authorization like CI: rebuilt from the keys it lists; raise ``CIError`` on failure."""
+    auth = headers.get("authorization", "")
+    if not auth:
+        raise CIError(401, "MissingAuthorization", "the Authorization header is missing")
+    fields = dict(part.split("=", 1) for part in auth.split("&") if "=" in part)
+    needed = ("q-sign-algorithm", "q-ak", "q-sign-time", "q-key-time", "q-header-list", "q-url-param-list")
+    if fields.get("q-sign-algorithm") != "sha1" or any(k not in fields for k in needed) or "q-signature" not in fields:
+        raise CIError(401, "InvalidAuthorization", "the Authorization header is malformed")
+    if fields["q-ak"] != options.secret_id:
+        raise CIError(401, "SecretidNotExist", "the SecretId does not exist")
+    try:
+        start, end = (int(x) for x in fields["q-key-time"].split(";"))
+    except ValueError:
+        raise CIError(401, "InvalidAuthorization", "q-key-time is malformed") from None
+    if not start <= now <= end:
+        raise CIError(401, "SignatureExpired", "the signature has expired or is not yet valid")
+    if options.token is not None:
+        token = headers.get("x-ci-security-token")
+        if token is None and options.accept_cos_token_header:
+            token = headers.get("x-cos-security-token")
+        if token is None or not hmac.compare_digest(token, options.token):
+            raise CIError(401, "InvalidAuthorization", "the security token is missing or wrong")
+    header_keys = [k for k in fields["q-header-list"].split(";") if k]
+    param_keys = [k for k in fields["q-url-param-list"].split(";") if k]
+    encoded_query = {signer.encode(k).lower(): v for k, v in query}
+    encoded_headers = {signer.encode(k).lower(): v for k, v in headers.items()}
+    if any(k not in encoded_headers for k in header_keys) or any(k not in encoded_query for k in param_keys):
+        raise CIError(401, "InvalidAuthorization", "a signed header or parameter is missing from the request")
+    params = [(k, signer.encode(encoded_query[k])) for k in sorted(param_keys)]
+    signed_headers = [(k, signer.encode(encoded_headers[k])) for k in sorted(header_keys)]
+    canonical = signer.http_string(method, path, params, signed_headers)
+    expected = signer.signature(options.secret_key, fields["q-key-time"], canonical)
+    if not hmac.compare_digest(expected, fields["q-signature"]):
+        raise CIError(401, "InvalidAuthorization", "the signature does not match")
+
+
+def _handler_for(emulator: CIEmulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def version_string(self) -> str:
+            return "tencent-ci"
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet: tests and demos read counters
+            pass
+
+        def do_GET(self) -> None:
+            self._handle()
+
+        def do_POST(self) -> None:
+            self._handle()
+
+        def do_PUT(self) -> None:
+            self._handle()
+
+        def do_DELETE(self) -> None:
+            self._handle()
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            parts = urlsplit(self.path)
+            path = unquote(parts.path)
+            query = [
+                (unquote_plus(k), unquote_plus(v))
+                for k, _, v in (item.partition("=") for item in parts.query.split("&") if item)
+            ]
+            op = _operation(self.command, path, query)
+            fault = emulator.faults.next()
+            delay = emulator.faults.latency
+            if fault and fault.startswith("slow:"):
+                delay, fault = float(fault[5:]), None
+            if delay:
+                time.sleep(delay)
+            if fault == "drop":
+                emulator.count(emulator.injected, "drop")
+                self.close_connection = True
+                return
+            req_id = request_id()
+            try:
+                if fault in ("500", "503", "429"):
+                    emulator.count(emulator.injected, fault)
+                    raise {
+                        "500": CIError(500, "InternalError", "injected internal error"),
+                        "503": CIError(503, "ServiceUnavailable", "injected outage"),
+                        "429": CIError(429, "SlowDown", "injected throttling"),
+                    }[fault]
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                try:
+                    verify_signature(emulator.options, self.command, path, query, headers, emulator.clock())
+                except CIError as exc:
+                    emulator.count(emulator.auth_failures, exc.code)
+                    raise
+                payload = self._dispatch(op, path, dict(query), body, headers)
+            except CIError as exc:
+                trace_id = uuid.uuid4().hex
+                self._send(exc.status, error_body(exc.code, exc.message, req_id, trace_id), req_id, trace_id, exc)
+                emulator.count(emulator.served, op)
+                return
+            emulator.count(emulator.served, op)
+            if fault == "malformed":
+                emulator.count(emulator.injected, fault)
+                payload = b"<Response><RequestId>x</RequestId><JobsDetail><JobId>b1</Jo"
+            if fault == "truncated":
+                emulator.count(emulator.injected, fault)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload[: max(1, len(payload) // 2)])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            self._send(200, payload, req_id)
+
+        def _dispatch(self, op: str, path: str, query: dict[str, str], body: bytes, headers: dict[str, str]) -> bytes:
+            if op == "create":
+                md5 = headers.get("content-md5")
+                if md5 and md5 != base64.b64encode(hashlib.md5(body).digest()).decode():  # noqa: S324
+                    raise CIError(400, "InvalidContent", "Content-MD5 does not match the body")
+                return emulator.create(body)
+            if op == "list":
+                return emulator.list(query)
+            if op == "describe":
+                return emulator.describe(path[len(PATH) + 1 :])
+            if op == "cancel":
+                if "cancel" not in query and emulator.options.cancel_requires_query:
+                    raise CIError(400, "InvalidArgument", "PUT needs ?cancel")
+                emulator.cancel(path[len(PATH) + 1 :])
+                return b""
+            raise CIError(404, "InvalidUrl", "no such API")
+
+        def _send(
+            self, status: int, body: bytes, req_id: str, trace_id: str = "", error: CIError | None = None
+        ) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("x-ci-request-id", req_id)
+            if error is not None:
+                self.send_header("x-ci-trace-id", trace_id)
+                if status == 429 and emulator.faults.retry_after is not None:
+                    self.send_header("Retry-After", str(emulator.faults.retry_after))
+            self.end_headers()
+            if body:
+                self.wfile.write(body)
+
+    return Handler
+
+
+def _operation(method: str, path: str, query: list[tuple[str, str]]) -> str:
+    if path == PATH:
+        return {"POST": "create", "GET": "list"}.get(method, "unknown")
+    if path.startswith(PATH + "/") and "/" not in path[len(PATH) + 1 :]:
+        return {"GET": "describe", "PUT": "cancel"}.get(method, "unknown")
+    return "unknown"
