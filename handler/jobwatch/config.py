@@ -61,10 +61,10 @@ class Settings:
         """Read and check every variable; the first bad one raises ``ConfigError``."""
         env = {k: v.strip() for k, v in environ.items() if isinstance(v, str) and v.strip()}
         bucket = env.get("JOBWATCH_CI_BUCKET")
-        if bucket is not None and not BUCKET_RE.match(bucket):
+        if bucket is not None and not BUCKET_RE.fullmatch(bucket):
             raise ConfigError("JOBWATCH_CI_BUCKET", "expected <name>-<APPID>, e.g. media-1250000000")
         region = env.get("JOBWATCH_CI_REGION") or env.get("TENCENTCLOUD_REGION")
-        if region is not None and not REGION_RE.match(region):
+        if region is not None and not REGION_RE.fullmatch(region):
             name = "JOBWATCH_CI_REGION" if "JOBWATCH_CI_REGION" in env else "TENCENTCLOUD_REGION"
             raise ConfigError(name, "expected a region such as ap-guangzhou")
         endpoint = env.get("JOBWATCH_CI_ENDPOINT")
@@ -85,7 +85,7 @@ class Settings:
         if webhook_url and not secrets:
             raise ConfigError("JOBWATCH_WEBHOOK_SECRET", "required when JOBWATCH_WEBHOOK_URL is set")
         chain = env.get("JOBWATCH_CHAIN_FUNCTION")
-        if chain is not None and not FUNCTION_RE.match(chain):
+        if chain is not None and not FUNCTION_RE.fullmatch(chain):
             raise ConfigError("JOBWATCH_CHAIN_FUNCTION", "expected <name> or <namespace>/<name>")
         notify_on = env.get("JOBWATCH_NOTIFY_ON", "terminal").lower()
         if notify_on not in NOTIFY_CHOICES:

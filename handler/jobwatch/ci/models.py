@@ -59,7 +59,7 @@ def format_ci_time(value: datetime) -> str:
 
 def is_valid_job_id(job_id: str) -> bool:
     """1–64 characters of ``[A-Za-z0-9_-]`` (DESIGN.md); keeps IDs safe in paths and file names."""
-    return bool(JOB_ID_RE.match(job_id))
+    return JOB_ID_RE.fullmatch(job_id) is not None
 
 
 def _freeze(value: Any) -> Any:
