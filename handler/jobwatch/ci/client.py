@@ -348,7 +348,7 @@ class CIClient:
             raise CIBadResponseError(f"CI {op}: {type(exc).__name__}") from exc
         if 200 <= response.status_code < 300:
             return content
-        raise _error_from(op, response, content)
+        raise error_from_response(op, response, content)
 
 
 def _pooled_session(max_workers: int) -> requests.Session:
@@ -392,7 +392,10 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, float(when.timestamp()) - time.time())
 
 
-def _error_from(op: str, response: requests.Response, content: bytes) -> CIError:
+def error_from_response(op: str, response: requests.Response, content: bytes | None = None) -> CIError:
+    """Translate a non-2xx CI answer into the error tree, with CI's Code, Message, RequestId and TraceId."""
+    if content is None:
+        content = response.content
     status = response.status_code
     code = message = request_id = trace_id = None
     try:
