@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import random
+import sys
 import threading
 import time
 import uuid
@@ -94,6 +95,15 @@ class CIError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (deadline, dropped fault) is normal here; anything else is printed.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class CIEmulator:
     """The emulator: ``start()``, ``url``, ``stop()``; or use it as a context manager."""
 
@@ -113,8 +123,7 @@ class CIEmulator:
         self.injected: Counter[str] = Counter()  # faults injected per kind
         self.auth_failures: Counter[str] = Counter()
         self._count_lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = _QuietServer((host, port), _handler_for(self))
         self._thread: threading.Thread | None = None
 
     @property
@@ -127,7 +136,9 @@ class CIEmulator:
         return f"http://{host}:{port}"
 
     def start(self) -> CIEmulator:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="ci-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="ci-emulator", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -35,10 +35,18 @@ class TestDefaults:
 
     def test_full_environment(self) -> None:
         """Every variable is read; several webhook secrets are kept in order."""
-        s = Settings.from_env({**GOOD, "JOBWATCH_WATCH_ALL": "false", "JOBWATCH_NOTIFY_ON": "ALL",
-                               "JOBWATCH_CALLBACK_ALLOW_NETS": "127.0.0.0/8, ::1/128"})
+        s = Settings.from_env(
+            {
+                **GOOD,
+                "JOBWATCH_WATCH_ALL": "false",
+                "JOBWATCH_NOTIFY_ON": "ALL",
+                "JOBWATCH_CALLBACK_ALLOW_NETS": "127.0.0.0/8, ::1/128",
+            }
+        )
         assert s.ci_bucket == "media-1250000000"
-        assert s.credentials == Credentials("AKIDexample000000000000000000000", "very-secret-key-value", "session-token-value")
+        assert s.credentials == Credentials(
+            "AKIDexample000000000000000000000", "very-secret-key-value", "session-token-value"
+        )
         assert s.webhook_secrets[0].startswith("whsec_MfKQ") and len(s.webhook_secrets) == 2
         assert s.watch_all is False and s.notify_on == "all"
         assert s.callback_allow_nets == (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))

@@ -32,8 +32,10 @@ def response(status: int, body: bytes = b"", headers: dict[str, str] | None = No
 
 
 def ci_error(code: str, message: str = "m") -> bytes:
-    return (f"<?xml version='1.0' encoding='utf-8' ?><Error><Code>{code}</Code><Message>{message}</Message>"
-            "<RequestId>req-1</RequestId><TraceId>trace-1</TraceId></Error>").encode()
+    return (
+        f"<?xml version='1.0' encoding='utf-8' ?><Error><Code>{code}</Code><Message>{message}</Message>"
+        "<RequestId>req-1</RequestId><TraceId>trace-1</TraceId></Error>"
+    ).encode()
 
 
 class TestTree:
@@ -42,7 +44,9 @@ class TestTree:
         """Throttling, network and unreadable answers are transient."""
         assert issubclass(cls, TransientError) and not issubclass(cls, PermanentError)
 
-    @pytest.mark.parametrize("cls", [CIAuthError, CINotFoundError, CIPermanentError, ConfigError, InvalidInputError, UnsafeXMLError])
+    @pytest.mark.parametrize(
+        "cls", [CIAuthError, CINotFoundError, CIPermanentError, ConfigError, InvalidInputError, UnsafeXMLError]
+    )
     def test_permanent_leaves(self, cls: type[JobwatchError]) -> None:
         """Auth, not-found, config, input and unsafe XML are permanent."""
         assert issubclass(cls, PermanentError) and not issubclass(cls, TransientError)

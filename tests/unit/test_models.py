@@ -84,7 +84,12 @@ class TestJob:
         """A Workflow JobsDetail maps to typed fields; ``-`` times are None."""
         jobs, missing, token, request_id = parse_response(WORKFLOW)
         (job,) = jobs
-        assert (job.job_id, job.type, job.state, job.name) == ("b3deffea2f84911ec9cb15254008618d9", "Workflow", "Running", "demo")
+        assert (job.job_id, job.type, job.state, job.name) == (
+            "b3deffea2f84911ec9cb15254008618d9",
+            "Workflow",
+            "Running",
+            "demo",
+        )
         assert job.creation_time == datetime(2022, 6, 27, 15, 23, 10, tzinfo=CST)
         assert job.start_time is None and job.end_time is None
         assert job.operation["WorkflowIds"] == "w7476ff3564ee45b7b490d64bccaba6cc"
@@ -142,8 +147,11 @@ class TestResponse:
 
     @pytest.mark.parametrize(
         "body",
-        [b"<Error><Code>x</Code></Error>", b"<Response><JobsDetail><State>Running</State></JobsDetail></Response>",
-         b"<Response><JobsDetail><JobId>b1</Jo"],
+        [
+            b"<Error><Code>x</Code></Error>",
+            b"<Response><JobsDetail><State>Running</State></JobsDetail></Response>",
+            b"<Response><JobsDetail><JobId>b1</Jo",
+        ],
         ids=["wrong-root", "no-job-id", "truncated"],
     )
     def test_unreadable_response_is_transient(self, body: bytes) -> None:

@@ -26,7 +26,9 @@ def official_authorization(
     conf = CosConfig(Region="ap-guangzhou", SecretId=SECRET_ID, SecretKey=SECRET_KEY)
     auth = CosS3Auth(conf, key=path, params=params, expire=10000)
     monkeypatch.setattr("qcloud_cos.cos_auth.time.time", lambda: NOW)
-    request = SimpleNamespace(method=method, url="https://example-1250000000.ci.ap-guangzhou.myqcloud.com/", headers=dict(headers))
+    request = SimpleNamespace(
+        method=method, url="https://example-1250000000.ci.ap-guangzhou.myqcloud.com/", headers=dict(headers)
+    )
     return auth(request).headers["Authorization"]
 
 
@@ -53,8 +55,13 @@ class TestAgainstGoVector:
 
     def test_go_vector_through_signer_header(self) -> None:
         """The whole Authorization value carries the vector's signature and sorted header list."""
-        value = Signer("AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q", "AKIDZfbOA78asKUYBcXFrJD0a1ICvR98JM",
-                       clock=lambda: 1480932292, expires=80000, skew=0).authorization(
+        value = Signer(
+            "AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q",
+            "AKIDZfbOA78asKUYBcXFrJD0a1ICvR98JM",
+            clock=lambda: 1480932292,
+            expires=80000,
+            skew=0,
+        ).authorization(
             "PUT",
             "/testfile2",
             {},
@@ -71,8 +78,15 @@ class TestAgainstGoVector:
 class TestAgainstOfficialSDK:
     def test_list_request_like_the_sdk(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """A list call with empty parameters and a security token signs exactly as the SDK does."""
-        params = {"type": "Workflow", "orderByTime": "Desc", "states": "All", "size": "10", "nextToken": "",
-                  "workflowId": "", "jobId": ""}
+        params = {
+            "type": "Workflow",
+            "orderByTime": "Desc",
+            "states": "All",
+            "size": "10",
+            "nextToken": "",
+            "workflowId": "",
+            "jobId": "",
+        }
         headers = {"x-ci-security-token": "tok/en+=", "Host": "demo-1250000000.ci.ap-guangzhou.myqcloud.com"}
         official = official_authorization("GET", "/inventorytriggerjob", params, headers, monkeypatch)
         assert ours("GET", "/inventorytriggerjob", params, headers) == official
@@ -91,8 +105,20 @@ class TestAgainstOfficialSDK:
         assert "user-agent" not in with_extra
 
     header_names = st.sampled_from(
-        ["Host", "Content-Type", "content-md5", "Content-Length", "x-cos-meta-a", "X-Ci-Security-Token",
-         "x-ci-extra", "Range", "If-None-Match", "User-Agent", "Accept", "x-other"]
+        [
+            "Host",
+            "Content-Type",
+            "content-md5",
+            "Content-Length",
+            "x-cos-meta-a",
+            "X-Ci-Security-Token",
+            "x-ci-extra",
+            "Range",
+            "If-None-Match",
+            "User-Agent",
+            "Accept",
+            "x-other",
+        ]
     )
     header_values = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=30)
     param_keys = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=12)

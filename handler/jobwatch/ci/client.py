@@ -104,7 +104,7 @@ class CIClient:
         self._unknown_id_codes = unknown_id_codes
         self._sleep = sleep
         self._rng = rng
-        self._multi_describe = describe_batch_size > 1
+        self._multi_describe: bool | None = None if describe_batch_size > 1 else False
         self._lock = threading.Lock()
         self.requests_sent: Counter[str] = Counter()
 
@@ -146,9 +146,15 @@ class CIClient:
         ids = list(dict.fromkeys(job_ids))
         for job_id in ids:
             _check_job_id(job_id)
-        size = self.describe_batch_size if self._multi_describe else 1
-        batches = [ids[i : i + size] for i in range(0, len(ids), size)]
-        results = self._map(lambda batch: self._describe_batch(batch, deadline), batches)
+        results = []
+        pending = ids
+        if self._multi_describe is None and len(ids) > 1:
+            # Whether CI takes comma-joined IDs is unknown until one try settles it; then go concurrent.
+            head, pending = ids[: self.describe_batch_size], ids[self.describe_batch_size :]
+            results.append(self._describe_batch(head, deadline))
+        size = self.describe_batch_size if self._multi_describe is not False else 1
+        batches = [pending[i : i + size] for i in range(0, len(pending), size)]
+        results += self._map(lambda batch: self._describe_batch(batch, deadline), batches)
         jobs: dict[str, Job] = {}
         missing: list[str] = []
         for found, unknown in results:
@@ -233,7 +239,7 @@ class CIClient:
             return list(pool.map(fn, items))
 
     def _describe_batch(self, batch: list[str], deadline: Deadline | None) -> tuple[list[Job], list[str]]:
-        if len(batch) > 1 and self._multi_describe:
+        if len(batch) > 1 and self._multi_describe is not False:
             try:
                 jobs, missing, _, _ = self._call("describe", "GET", f"{PATH}/{','.join(batch)}", {}, None, deadline)
             except CIAuthError:
@@ -242,6 +248,7 @@ class CIClient:
                 log.warning("CI refused a multi-ID describe (%s); describing one ID per request", exc.ci_code)
                 self._multi_describe = False
             else:
+                self._multi_describe = True
                 found = [job for job in jobs if job.job_id in batch]
                 known = {job.job_id for job in found} | set(missing)
                 # IDs CI passed over in silence are asked about one by one.
