@@ -4,6 +4,7 @@ Callers decide "retry later" or "give up" from the branch alone::
 
     JobwatchError
     ├── TransientError              worth retrying: the same call may succeed later
+    │   ├── StoreUnavailableError   the store timed out or answered 5xx/throttled
     │   └── CITransientError        CI answered 5xx or 429, or the network failed
     │       ├── CIThrottledError    429 SlowDown (carries retry_after)
     │       ├── CIConnectionError   timeout, reset, refused, dropped connection
@@ -11,6 +12,7 @@ Callers decide "retry later" or "give up" from the branch alone::
     └── PermanentError              the same call will fail again
         ├── ConfigError             a bad environment variable (names it)
         ├── InvalidInputError       a bad job ID, argument or request body
+        ├── StoreError              the store refused us (permissions, missing bucket, versioning, corrupt data)
         ├── XMLError                XML we refuse to read
         │   ├── MalformedXMLError   not well-formed (truncated, garbage)
         │   └── UnsafeXMLError      DOCTYPE/entities (XXE, billion laughs) or over the size cap
@@ -57,6 +59,18 @@ class InvalidInputError(PermanentError):
     """Raised for a bad argument, job ID or request body from our own caller."""
 
     code = "InvalidArgument"
+
+
+class StoreUnavailableError(TransientError):
+    """The store did not answer in time, or answered 5xx or throttled."""
+
+    code = "StoreUnavailable"
+
+
+class StoreError(PermanentError):
+    """The store refused the request, or holds data we cannot use."""
+
+    code = "StoreError"
 
 
 class XMLError(PermanentError):

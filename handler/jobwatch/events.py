@@ -1,0 +1,99 @@
+"""Pure event building: which transitions make events, their deterministic ids, and their JSON body."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+TERMINAL_TYPES = {
+    "Success": "ci.batchjob.succeeded",
+    "Failed": "ci.batchjob.failed",
+    "Cancel": "ci.batchjob.cancelled",
+}
+STATE_CHANGED = "ci.batchjob.state_changed"
+STUCK = "ci.batchjob.stuck"
+MAX_BODY_BYTES = 20 * 1024
+
+
+def event_type(state: str, notify_on: str) -> str | None:
+    """The event a move into ``state`` makes, or None when JOBWATCH_NOTIFY_ON does not select it."""
+    if state in TERMINAL_TYPES:
+        return TERMINAL_TYPES[state]
+    return STATE_CHANGED if notify_on == "all" else None
+
+
+def event_id(job_id: str, kind: str, state: str, sequence: int) -> str:
+    """Deterministic per (job, transition) and free of ``.``: the webhook-id of every attempt.
+
+    A job ends once, so terminal and stuck events need no sequence; non-terminal states can recur.
+    """
+    if kind == STUCK:
+        return f"evt-{job_id}-stuck"
+    if kind in TERMINAL_TYPES.values():
+        return f"evt-{job_id}-{state.lower()}"
+    return f"evt-{job_id}-{sequence:04d}-{state.lower()}"
+
+
+def utc_stamp(moment: datetime) -> str:
+    """``2026-01-01T00:00:00Z``."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_event(
+    kind: str,
+    record: dict[str, Any],
+    previous_state: str | None,
+    sequence: int,
+    *,
+    bucket: str | None,
+    region: str | None,
+    metadata: dict[str, Any] | None,
+    record_url: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The stored event: its id, status and the webhook body (under 20 KB; big input/operation is linked)."""
+    state = record.get("state") or ""
+    data: dict[str, Any] = {
+        "jobId": record["jobId"],
+        "jobType": record.get("type"),
+        "name": record.get("name"),
+        "state": state,
+        "previousState": previous_state,
+        "code": record.get("code"),
+        "message": record.get("message"),
+        "creationTime": record.get("creationTime"),
+        "startTime": record.get("startTime"),
+        "endTime": record.get("endTime"),
+        "durationSeconds": duration(record.get("startTime"), record.get("endTime")),
+        "bucket": bucket,
+        "region": region,
+        "input": record.get("input") or {},
+        "operation": record.get("operation") or {},
+        "metadata": metadata or {},
+        "record": record_url,
+    }
+    payload = {"type": kind, "timestamp": utc_stamp(now), "data": data}
+    if len(json.dumps(payload, ensure_ascii=False).encode()) > MAX_BODY_BYTES:
+        data["input"], data["operation"], data["truncated"] = {}, {}, True
+        if len(json.dumps(payload, ensure_ascii=False).encode()) > MAX_BODY_BYTES:
+            data["metadata"], data["message"] = {}, (data["message"] or "")[:1000]
+    eid = event_id(record["jobId"], kind, state, sequence)
+    return {
+        "id": eid,
+        "type": kind,
+        "jobId": record["jobId"],
+        "state": state,
+        "createdAt": now.isoformat(),
+        "payload": payload,
+        "status": "pending",
+        "attempts": [],
+        "nextAttemptAt": now.isoformat(),
+    }
+
+
+def duration(start: str | None, end: str | None) -> float | None:
+    """Seconds between two isoformat times, or None when either is unset."""
+    if not start or not end:
+        return None
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()

@@ -1,0 +1,124 @@
+"""The store layout of DESIGN.md as typed reads and writes of JSON documents over an ``ObjectStore``.
+
+- ``jobs/<jobId>.json``, ``watches/<jobId>.json``, ``events/<eventId>.json``
+- ``sweeps/<YYYY-MM-DD>/<time>.json`` per sweep, and ``sweeps/latest.json``: a copy of the newest summary,
+  which the next sweep starts from (what was active, and since when to list history).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+from .ci.models import is_valid_job_id
+from .errors import InvalidInputError, StoreError
+from .store.base import ObjectStore
+
+LATEST_SUMMARY = "sweeps/latest.json"
+
+
+def dumps(document: dict[str, Any]) -> bytes:
+    """Stable JSON bytes: sorted keys, UTF-8."""
+    return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _checked(job_id: str) -> str:
+    if not isinstance(job_id, str) or not is_valid_job_id(job_id):
+        raise InvalidInputError("job IDs are 1-64 characters of A-Z, a-z, 0-9, _ and -")
+    return job_id
+
+
+class Records:
+    """JSON documents of jobwatch, keyed as DESIGN.md lays them out."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+
+    def _load(self, key: str) -> dict[str, Any] | None:
+        data = self.store.get(key)
+        if data is None:
+            return None
+        try:
+            document = json.loads(data)
+        except ValueError as exc:
+            raise StoreError(f"{key} is not valid JSON") from exc
+        if not isinstance(document, dict):
+            raise StoreError(f"{key} does not hold a JSON object")
+        return document
+
+    # jobs
+    @staticmethod
+    def job_key(job_id: str) -> str:
+        return f"jobs/{_checked(job_id)}.json"
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        return self._load(self.job_key(job_id))
+
+    def put_job(self, record: dict[str, Any]) -> None:
+        self.store.put(self.job_key(record["jobId"]), dumps(record))
+
+    def job_url(self, job_id: str) -> str:
+        return self.store.url(self.job_key(job_id))
+
+    def job_ids(self) -> Iterator[str]:
+        for key in self.store.list("jobs/"):
+            if key.endswith(".json"):
+                yield key[len("jobs/") : -len(".json")]
+
+    # watches
+    @staticmethod
+    def watch_key(job_id: str) -> str:
+        return f"watches/{_checked(job_id)}.json"
+
+    def watch(self, job_id: str) -> dict[str, Any] | None:
+        return self._load(self.watch_key(job_id))
+
+    def put_watch(self, watch: dict[str, Any]) -> None:
+        self.store.put(self.watch_key(watch["jobId"]), dumps(watch))
+
+    def delete_watch(self, job_id: str) -> None:
+        self.store.delete(self.watch_key(job_id))
+
+    def watches(self) -> list[dict[str, Any]]:
+        found = []
+        for key in self.store.list("watches/"):
+            document = self._load(key)
+            if document is not None:
+                found.append(document)
+        return found
+
+    # events
+    @staticmethod
+    def event_key(event_id: str) -> str:
+        if not event_id or "/" in event_id or "." in event_id or len(event_id) > 128:
+            raise InvalidInputError("not an event id")
+        return f"events/{event_id}.json"
+
+    def create_event(self, event: dict[str, Any]) -> bool:
+        """Store a new event unless one with its id exists; True when this call created it."""
+        return self.store.create(self.event_key(event["id"]), dumps(event))
+
+    def event(self, event_id: str) -> dict[str, Any] | None:
+        return self._load(self.event_key(event_id))
+
+    def put_event(self, event: dict[str, Any]) -> None:
+        self.store.put(self.event_key(event["id"]), dumps(event))
+
+    # sweeps
+    def put_summary(self, summary: dict[str, Any]) -> str:
+        """Store a sweep's summary under its day and time, and as the latest unless a newer one is there."""
+        started = datetime.fromisoformat(summary["startedAt"]).astimezone(timezone.utc)
+        key = f"sweeps/{started:%Y-%m-%d}/{started:%H%M%S.%f}-{summary['sweepId']}.json"
+        self.store.put(key, dumps(summary))
+        latest = self.latest_summary()
+        if latest is None or latest.get("startedAt", "") <= summary["startedAt"]:
+            self.store.put(LATEST_SUMMARY, dumps(summary))
+        return key
+
+    def latest_summary(self) -> dict[str, Any] | None:
+        try:
+            return self._load(LATEST_SUMMARY)
+        except StoreError:
+            return None  # a damaged pointer is rebuilt by the next summary; the sweep starts afresh

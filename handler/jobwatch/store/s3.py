@@ -1,0 +1,160 @@
+"""The S3-API store: COS through its S3-compatible endpoint, or any S3 service. boto3 is imported lazily.
+
+Conditional create sends ``If-None-Match: *`` (S3: 412 when the key exists) and, for COS, also
+``x-cos-forbid-overwrite: true`` (409 FileAlreadyExists). COS ignores the latter on a bucket that has ever had
+versioning, so such a bucket is refused once, with the reason.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from ..config import Credentials
+from ..errors import StoreError, StoreUnavailableError
+
+_EXISTS = {"PreconditionFailed", "FileAlreadyExists", "412"}
+_TRANSIENT = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling", "503", "500"}
+
+
+class S3Store:
+    """Objects under ``s3://bucket/prefix``; the boto3 client is injected or built on first use."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        client: Any = None,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        credentials: Credentials | None = None,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self._client = client
+        self._endpoint_url = endpoint_url
+        self._region = region
+        self._credentials = credentials
+        self._lock = threading.Lock()
+        self._versioning_checked = False
+
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = _build_client(self._endpoint_url, self._region, self._credentials)
+            return self._client
+
+    def _key(self, key: str) -> str:
+        return self.prefix + key
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            return bytes(response["Body"].read())
+        except Exception as exc:
+            if _code(exc) in ("NoSuchKey", "404"):
+                return None
+            raise _translate(exc, "read", key) from exc
+
+    def put(self, key: str, data: bytes) -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType="application/json")
+        except Exception as exc:
+            raise _translate(exc, "write", key) from exc
+
+    def create(self, key: str, data: bytes) -> bool:
+        self._check_versioning()
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=self._key(key), Body=data, ContentType="application/json", IfNoneMatch="*"
+            )
+            return True
+        except Exception as exc:
+            if _code(exc) in _EXISTS:
+                return False
+            raise _translate(exc, "create", key) from exc
+
+    def list(self, prefix: str) -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+                for item in page.get("Contents", []):
+                    yield item["Key"][len(self.prefix) :]
+        except Exception as exc:
+            raise _translate(exc, "list", prefix) from exc
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:
+            raise _translate(exc, "delete", key) from exc
+
+    def url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+    def _check_versioning(self) -> None:
+        if self._versioning_checked:
+            return
+        try:
+            status = self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
+        except Exception as exc:
+            raise _translate(exc, "check versioning of", self.bucket) from exc
+        if status in ("Enabled", "Suspended"):
+            raise StoreError(
+                f"store bucket {self.bucket} has versioning {status}: COS then ignores x-cos-forbid-overwrite, "
+                "so events could be emitted twice. Use a bucket that never had versioning enabled."
+            )
+        self._versioning_checked = True
+
+
+def _build_client(endpoint_url: str | None, region: str | None, credentials: Credentials | None) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    # COS wants virtual-hosted addressing; local S3 servers (moto, MinIO) want paths.
+    virtual = endpoint_url is not None and ("myqcloud.com" in endpoint_url or "tencentcos" in endpoint_url)
+    config = Config(
+        s3={"addressing_style": "virtual" if virtual else "path"},
+        retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=3,
+        read_timeout=10,
+    )
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=region or "ap-guangzhou",
+        aws_access_key_id=credentials.secret_id if credentials else None,
+        aws_secret_access_key=credentials.secret_key if credentials else None,
+        aws_session_token=credentials.token if credentials else None,
+        config=config,
+    )
+    client.meta.events.register("before-sign.s3.PutObject", _forbid_overwrite)
+    return client
+
+
+def _forbid_overwrite(request: Any, **_: Any) -> None:
+    # COS's own conditional create; S3 services ignore unknown x- headers.
+    if request.headers.get("If-None-Match") == "*":
+        request.headers["x-cos-forbid-overwrite"] = "true"
+
+
+def _code(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        error = response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return code or str(status or "")
+    return ""
+
+
+def _translate(exc: Exception, action: str, key: str) -> Exception:
+    code = _code(exc)
+    response = getattr(exc, "response", None)
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) if isinstance(response, dict) else 0
+    if code in _TRANSIENT or (isinstance(status, int) and status >= 500) or not code:
+        return StoreUnavailableError(f"store could not {action} {key}: {code or type(exc).__name__}")
+    return StoreError(f"store could not {action} {key}: {code}")

@@ -1,0 +1,275 @@
+"""The sweep: find what changed in CI since last time, record it, and create each event exactly once.
+
+The previous summary (``sweeps/latest.json``) says which jobs were active and in which state (``known``) and
+since when to list history. A sweep reads a job's record only when CI's state differs from ``known``, writes a
+record only when it changed, and creates an event (conditional create) *before* writing the record, so a crash
+in between is healed by the next sweep without a duplicate. Cut short by the deadline, it persists what it did
+and leaves the rest in ``known`` for the next sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+from . import events as ev
+from . import history
+from .ci.models import ACTIVE_STATES, DescribeResult, Job
+from .config import Settings
+from .deadline import Deadline
+from .errors import JobwatchError, StoreError
+from .records import Records
+
+log = logging.getLogger("jobwatch.sweep")
+
+HISTORY_MARGIN = timedelta(minutes=1)
+STORE_WORKERS = 8
+
+
+class CISource(Protocol):
+    """The part of the CI client a sweep uses."""
+
+    requests_sent: Counter[str]
+
+    def list_jobs(self, *, job_types: Sequence[str] = ..., **filters: Any) -> list[Job]: ...
+
+    def describe(self, job_ids: Iterable[str], *, deadline: Deadline | None = None) -> DescribeResult: ...
+
+
+class Notifier(Protocol):
+    """Delivers events; returns (delivered, failed) counts. Filled in by the callbacks issue."""
+
+    def dispatch(self, events: list[dict[str, Any]], deadline: Deadline) -> tuple[int, int]: ...
+
+
+@dataclass
+class _Outcome:
+    job_id: str
+    state: str | None = None  # None: leave ``known`` as it was (skipped or failed)
+    terminal: bool = False
+    transition: bool = False
+    written: bool = False
+    events: list[dict[str, Any]] = field(default_factory=list)
+    stuck: bool = False
+    skipped: bool = False  # the deadline came first; the next sweep does it
+    error: str | None = None
+
+
+class Sweeper:
+    """One sweep over the watched bucket; construct per invocation, ``run(deadline)`` once."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        ci: CISource,
+        records: Records,
+        *,
+        notifier: Notifier | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        margin: float = 3.0,
+    ) -> None:
+        self.settings = settings
+        self.ci = ci
+        self.records = records
+        self.notifier = notifier
+        self.now = now
+        self.margin = margin
+
+    def run(self, deadline: Deadline) -> dict[str, Any]:
+        started = self.now()
+        sent_before = Counter(self.ci.requests_sent)
+        prev = self.records.latest_summary() or {}
+        known: dict[str, str] = dict(prev.get("known") or {})
+        stuck_reported: set[str] = set(prev.get("stuckReported") or [])
+        baselined = bool(prev.get("baselined"))
+        history_from: str | None = prev.get("historyFrom")
+        errors: list[str] = []
+
+        watches = {w["jobId"]: w for w in self.records.watches() if not w.get("finishedAt")}
+        observed: dict[str, Job] = {}
+        missing: tuple[str, ...] = ()
+        discovered = False
+        try:
+            observed = self._discover(history_from if baselined else None, deadline)
+            pending = [i for i in (*known, *watches) if i not in observed]
+            if pending and not deadline.expired(self.margin):
+                result = self.ci.describe(dict.fromkeys(pending), deadline=deadline)
+                observed.update((job.job_id, job) for job in result.jobs)
+                missing = result.non_exist_job_ids
+            discovered = True
+        except JobwatchError as exc:
+            errors.append(f"{exc.code}: {exc}")
+            log.warning("sweep discovery failed: %s", exc)
+
+        now = self.now()
+        outcomes = self._process(list(observed.values()), known, stuck_reported, watches, baselined, now, deadline)
+        outcomes += self._record_missing(missing, watches, now)
+        complete = discovered and not any(o.skipped or o.error for o in outcomes)
+
+        new_events = [e for o in outcomes for e in o.events]
+        delivered = failed = 0
+        if self.notifier is not None and new_events:
+            delivered, failed = self.notifier.dispatch(new_events, deadline)
+
+        for o in outcomes:
+            if o.error:
+                errors.append(o.error)
+            if o.terminal:
+                known.pop(o.job_id, None)
+                stuck_reported.discard(o.job_id)
+            elif o.state is not None:
+                known[o.job_id] = o.state
+            if o.stuck:
+                stuck_reported.add(o.job_id)
+        finished = self.now()
+        sent = Counter(self.ci.requests_sent)
+        sent.subtract(sent_before)
+        summary: dict[str, Any] = {
+            "sweepId": uuid.uuid4().hex[:12],
+            "startedAt": started.isoformat(),
+            "finishedAt": finished.isoformat(),
+            "durationSeconds": round((finished - started).total_seconds(), 3),
+            "complete": complete,
+            "jobsSeen": len(observed),
+            "transitions": sum(o.transition for o in outcomes),
+            "recordsWritten": sum(o.written for o in outcomes),
+            "eventsEmitted": len(new_events),
+            "eventIds": [e["id"] for e in new_events],
+            "deliveries": {"ok": delivered, "failed": failed},
+            "ciRequests": {**{k: v for k, v in sent.items() if v}, "total": sum(max(v, 0) for v in sent.values())},
+            "nonExistJobIds": list(missing),
+            "activeJobs": len(known),
+            "errors": errors[:50],
+            # what the next sweep starts from
+            "baselined": baselined or complete,
+            "historyFrom": started.isoformat() if complete else history_from,
+            "known": known,
+            "stuckReported": sorted(stuck_reported & set(known)),
+        }
+        try:
+            self.records.put_summary(summary)
+        except JobwatchError as exc:
+            summary["errors"].append(f"{exc.code}: could not store the summary: {exc}")
+            summary["complete"] = False
+        return summary
+
+    def _discover(self, history_from: str | None, deadline: Deadline) -> dict[str, Job]:
+        """Active jobs of both types, plus every job created since the last sweep began (less a margin)."""
+        if not self.settings.watch_all:
+            return {}
+        calls: list[Callable[[], list[Job]]] = [lambda: self.ci.list_jobs(states=ACTIVE_STATES, deadline=deadline)]
+        if history_from:
+            since = datetime.fromisoformat(history_from) - HISTORY_MARGIN
+            calls.append(lambda: self.ci.list_jobs(start_creation_time=since, deadline=deadline))
+        with ThreadPoolExecutor(len(calls), thread_name_prefix="discover") as pool:
+            results = list(pool.map(lambda call: call(), calls))
+        return {job.job_id: job for jobs in results for job in jobs}
+
+    def _process(
+        self,
+        jobs: list[Job],
+        known: dict[str, str],
+        stuck_reported: set[str],
+        watches: dict[str, dict[str, Any]],
+        baselined: bool,
+        now: datetime,
+        deadline: Deadline,
+    ) -> list[_Outcome]:
+        def one(job: Job) -> _Outcome:
+            if deadline.expired(self.margin):
+                return _Outcome(job.job_id, skipped=True)
+            stuck_due = job.job_id not in stuck_reported and self._stuck_due(job, now)
+            try:
+                return self._observe(job, known.get(job.job_id), watches.get(job.job_id), stuck_due, baselined, now)
+            except JobwatchError as exc:
+                log.warning("job %s not recorded: %s", job.job_id, exc)
+                return _Outcome(job.job_id, error=f"{exc.code}: {job.job_id}: {exc}")
+
+        if len(jobs) <= 1:
+            return [one(job) for job in jobs]
+        with ThreadPoolExecutor(min(STORE_WORKERS, len(jobs)), thread_name_prefix="store") as pool:
+            return list(pool.map(one, jobs))
+
+    def _observe(
+        self,
+        job: Job,
+        known_state: str | None,
+        watch: dict[str, Any] | None,
+        stuck_due: bool,
+        baselined: bool,
+        now: datetime,
+    ) -> _Outcome:
+        if known_state == job.state and watch is None and not stuck_due:
+            return _Outcome(job.job_id, state=job.state)  # unchanged since the last sweep: no read, no write
+        try:
+            stored = self.records.job(job.job_id)
+        except StoreError as exc:
+            log.warning("record of %s unreadable, rebuilt: %s", job.job_id, exc)
+            stored = None
+        seen = history.observe(stored, job, now)
+        out = _Outcome(job.job_id, state=job.state, terminal=job.terminal, transition=seen.transition)
+        # The first sweep takes the bucket as it is and reports no history, except for jobs someone watches.
+        report = seen.transition and (baselined or stored is not None or watch is not None)
+        kind = ev.event_type(job.state, self.settings.notify_on) if report else None
+        metadata = (watch or {}).get("metadata")
+        if kind:
+            out.events += self._create(kind, seen.record, seen.previous_state, seen.sequence, metadata, now)
+        if stuck_due:
+            out.events += self._create(ev.STUCK, seen.record, seen.previous_state, 0, metadata, now)
+            out.stuck = True
+        if seen.changed:
+            self.records.put_job(seen.record)
+            out.written = True
+        if watch is not None and job.terminal:
+            self.records.put_watch({**watch, "finishedAt": now.isoformat(), "finalState": job.state})
+        return out
+
+    def _stuck_due(self, job: Job, now: datetime) -> bool:
+        if job.terminal or job.creation_time is None:
+            return False
+        return (now - job.creation_time).total_seconds() > self.settings.stuck_after
+
+    def _create(
+        self,
+        kind: str,
+        record: dict[str, Any],
+        previous: str | None,
+        sequence: int,
+        metadata: dict[str, Any] | None,
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        event = ev.build_event(
+            kind,
+            record,
+            previous,
+            sequence,
+            bucket=self.settings.ci_bucket,
+            region=self.settings.ci_region,
+            metadata=metadata,
+            record_url=self.records.job_url(record["jobId"]),
+            now=now,
+        )
+        # Conditional create: of two overlapping sweeps exactly one creates it.
+        return [event] if self.records.create_event(event) else []
+
+    def _record_missing(
+        self, job_ids: Sequence[str], watches: dict[str, dict[str, Any]], now: datetime
+    ) -> list[_Outcome]:
+        outcomes = []
+        for job_id in job_ids:
+            try:
+                record = history.nonexistent_record(job_id, self.records.job(job_id), now)
+                if record is not None:
+                    self.records.put_job(record)
+                if job_id in watches:
+                    self.records.put_watch({**watches[job_id], "finishedAt": now.isoformat(), "nonExistent": True})
+                outcomes.append(_Outcome(job_id, terminal=True, written=record is not None))
+            except JobwatchError as exc:
+                outcomes.append(_Outcome(job_id, error=f"{exc.code}: {job_id}: {exc}"))
+        return outcomes
