@@ -31,3 +31,19 @@ class Deadline:
     def expired(self, margin: float = 0.0) -> bool:
         """True when less than ``margin`` seconds are left."""
         return self.remaining() <= margin
+
+
+def from_context(context: object, started: float, default_seconds: float = 60.0) -> Deadline:
+    """The invocation's deadline: ``get_remaining_time_in_millis()`` if callable, else ``time_limit_in_ms``
+    counted from ``started`` (a ``time.monotonic()`` taken on entry), else ``default_seconds`` (local runs)."""
+    if isinstance(context, dict):
+        getter = context.get("get_remaining_time_in_millis")
+        if callable(getter):
+            try:
+                return Deadline.after(float(getter()) / 1000.0)
+            except (TypeError, ValueError):
+                pass
+        limit = context.get("time_limit_in_ms")
+        if isinstance(limit, int | float) and not isinstance(limit, bool) and limit > 0:
+            return Deadline(started + float(limit) / 1000.0)
+    return Deadline(started + default_seconds)

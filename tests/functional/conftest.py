@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from devkit.ciemu import TEST_SECRET_ID, TEST_SECRET_KEY, CIEmulator
 from jobwatch.ci import CIClient
 from jobwatch.config import Credentials
+from jobwatch.store import FileStore, ObjectStore
+from jobwatch.store.s3 import S3Store
 
 CREDENTIALS = Credentials(TEST_SECRET_ID, TEST_SECRET_KEY)
 
@@ -37,3 +43,48 @@ def client(emulator: CIEmulator, sleeps: Sleeps) -> Iterator[CIClient]:
     """A client for the emulator; backoff sleeps are recorded, not slept."""
     c = CIClient(emulator.url, CREDENTIALS, sleep=sleeps, read_timeout=5.0)
     yield c
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's S3 in server mode: a real HTTP S3 endpoint on 127.0.0.1.
+
+    It serves one request at a time, so a conditional PUT is atomic as on real S3 and COS (moto's threaded
+    server checks If-None-Match and stores in two steps, which could let two racing creates both win).
+    """
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    server = make_server(
+        "127.0.0.1", 0, DomainDispatcherApplication(create_backend_app), False, request_handler=MotoRequestHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join(5)
+
+
+def s3_client(endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+    )
+
+
+@pytest.fixture
+def s3_store(moto_endpoint: str) -> S3Store:
+    """An S3Store on a new, empty bucket of the moto server."""
+    bucket = f"jobwatch-{uuid.uuid4().hex[:12]}"
+    s3_client(moto_endpoint).create_bucket(Bucket=bucket)
+    return S3Store(bucket, "watch", endpoint_url=moto_endpoint, region="us-east-1",
+                   credentials=Credentials("test", "test"))
+
+
+@pytest.fixture(params=["file", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
+    """Each store backend in turn: the folder, and S3 (moto server)."""
+    if request.param == "file":
+        return FileStore(tmp_path / "store")
+    return request.getfixturevalue("s3_store")  # type: ignore[no-any-return]

@@ -1,0 +1,179 @@
+"""What ``main_handler`` does: tell the event kind apart, run it, and shape a JSON-serialisable answer.
+
+Timer → a sweep. ``httpMethod`` → the HTTP API (API Gateway or Function URL). ``action`` → a direct or chained
+invoke. Anything else → ``{"ok": false, ...}`` naming what was expected. No exception escapes: an unexpected one
+is logged with the request id and answered as an error result.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from . import api, logs, watches
+from .ci.client import CIClient
+from .ci.models import is_valid_job_id
+from .config import Settings
+from .deadline import Deadline, from_context
+from .errors import ConfigError, InvalidInputError, JobwatchError
+from .records import Records
+from .store import open_store
+from .sweep import CISource, Notifier, Sweeper
+
+log = logging.getLogger("jobwatch")
+
+ACTIONS = ("sweep", "describe", "watch", "unwatch", "replay")
+MAX_DESCRIBE_IDS = 100
+
+
+@dataclass
+class Ports:
+    """The adapters one invocation uses; built once per settings and reused by warm instances."""
+
+    settings: Settings
+    records: Records
+    ci_factory: Callable[[], CISource]
+    notifier: Notifier | None = None
+    _ci: CISource | None = field(default=None, repr=False)
+
+    @property
+    def ci(self) -> CISource:
+        if self._ci is None:
+            self._ci = self.ci_factory()
+        return self._ci
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Ports:
+        return cls(settings, Records(open_store(settings)), lambda: CIClient.from_settings(settings))
+
+
+_cache_lock = threading.Lock()
+_settings_cache: dict[tuple[tuple[str, str], ...], Settings] = {}
+_ports_cache: dict[Settings, Ports] = {}
+
+
+def load_ports(environ: Mapping[str, str]) -> Ports:
+    """Settings read once per environment, and their adapters, cached for warm starts."""
+    key = tuple(sorted((k, v) for k, v in environ.items() if k.startswith(("JOBWATCH_", "TENCENTCLOUD_"))))
+    with _cache_lock:
+        settings = _settings_cache.get(key)
+        if settings is None:
+            settings = _settings_cache[key] = Settings.from_env(environ)
+            logs.configure(settings.log_level, _secrets(settings))
+        ports = _ports_cache.get(settings)
+        if ports is None:
+            ports = _ports_cache[settings] = Ports.from_settings(settings)
+        return ports
+
+
+def _secrets(settings: Settings) -> list[str]:
+    found = [*settings.webhook_secrets, settings.api_token or ""]
+    if settings.credentials:
+        found += [settings.credentials.secret_key, settings.credentials.token or ""]
+    return found
+
+
+def handle(
+    event: object, context: object, *, environ: Mapping[str, str] | None = None, ports: Ports | None = None
+) -> Any:
+    """The whole invocation; ``ports`` are injected by tests, else built from ``environ`` (os.environ)."""
+    started = time.monotonic()
+    request_id = context.get("request_id") if isinstance(context, dict) else None
+    with logs.request_scope(str(request_id) if request_id else None):
+        is_http = isinstance(event, dict) and "httpMethod" in event
+        try:
+            if ports is None:
+                ports = load_ports(os.environ if environ is None else environ)
+            deadline = from_context(context, started)
+            return _dispatch(event, ports, deadline)
+        except JobwatchError as exc:
+            log.warning("invocation failed: %s", exc, extra={"code": exc.code})
+            return api.error_response(exc) if is_http else error_result(exc.code, exc.message)
+        except Exception:
+            log.exception("unexpected error")
+            message = f"unexpected error; see the function log for request {request_id or '-'}"
+            if is_http:
+                return api.respond(500, {"error": {"code": "InternalError", "message": message}})
+            return error_result("InternalError", message)
+
+
+def error_result(code: str, message: str) -> dict[str, Any]:
+    return {"ok": False, "error": {"code": code, "message": message}}
+
+
+def _dispatch(event: object, ports: Ports, deadline: Deadline) -> Any:
+    if not isinstance(event, dict):
+        return error_result("InvalidEvent", 'expected a JSON object: a timer, HTTP or {"action": ...} event')
+    if "httpMethod" in event:
+        return api.handle(event, ports)
+    kind = event.get("Type")
+    if isinstance(kind, str) and kind.lower() == "timer":
+        options = _timer_options(event.get("Message"))
+        log.info("timer %s", event.get("TriggerName"), extra={"options": options})
+        return run_sweep(ports, deadline)
+    if "action" in event:
+        return _action(event, ports, deadline)
+    return error_result(
+        "InvalidEvent",
+        "expected a timer event (Type: Timer), an HTTP event (httpMethod) or a direct invoke "
+        f'({{"action": one of {", ".join(ACTIONS)}}})',
+    )
+
+
+def _timer_options(message: object) -> dict[str, Any]:
+    """The timer's Message, read as JSON options when it is a JSON object (none change the sweep yet)."""
+    if not isinstance(message, str) or not message.strip():
+        return {}
+    try:
+        value = json.loads(message)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def run_sweep(ports: Ports, deadline: Deadline) -> dict[str, Any]:
+    """One sweep; the summary comes back without the bookkeeping the next sweep needs."""
+    if not ports.settings.ci_bucket and not ports.settings.ci_endpoint:
+        raise ConfigError("JOBWATCH_CI_BUCKET", "required for a sweep")
+    margin = max(0.5, min(3.0, deadline.remaining() * 0.1))
+    summary = Sweeper(ports.settings, ports.ci, ports.records, notifier=ports.notifier, margin=margin).run(deadline)
+    public = {k: v for k, v in summary.items() if k not in ("known", "stuckReported", "historyFrom", "baselined")}
+    return {"ok": not summary["errors"], **public}
+
+
+def _action(event: dict[str, Any], ports: Ports, deadline: Deadline) -> dict[str, Any]:
+    action = event.get("action")
+    now = datetime.now(timezone.utc)
+    if action == "sweep":
+        return run_sweep(ports, deadline)
+    if action == "describe":
+        ids = event.get("jobIds")
+        if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_DESCRIBE_IDS:
+            raise InvalidInputError(f"jobIds must be a list of 1-{MAX_DESCRIBE_IDS} job IDs")
+        if not all(isinstance(i, str) and is_valid_job_id(i) for i in ids):
+            raise InvalidInputError("job IDs are 1-64 characters of A-Z, a-z, 0-9, _ and -")
+        result = ports.ci.describe(ids, deadline=deadline)
+        return {
+            "ok": True,
+            "jobs": [j.to_dict() for j in result.jobs],
+            "nonExistJobIds": list(result.non_exist_job_ids),
+        }
+    if action == "watch":
+        watch, created = watches.register(ports.records, event, now)
+        return {"ok": True, "created": created, "watch": watch}
+    if action == "unwatch":
+        job_id = event.get("jobId")
+        if not isinstance(job_id, str) or not is_valid_job_id(job_id):
+            raise InvalidInputError("jobId must be 1-64 characters of A-Z, a-z, 0-9, _ and -")
+        ports.records.delete_watch(job_id)
+        return {"ok": True, "jobId": job_id}
+    if action == "replay":
+        return error_result("NotImplemented", "replay arrives with webhook delivery")
+    return error_result("InvalidAction", f"action must be one of {', '.join(ACTIONS)}")

@@ -1,0 +1,57 @@
+"""Watch registrations: validation of ``{"jobId", "callbackUrl"?, "chainFunction"?, "metadata"?}`` and storage."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from .ci.models import is_valid_job_id
+from .config import FUNCTION_RE
+from .errors import InvalidInputError
+from .records import Records
+
+MAX_METADATA_BYTES = 4096
+FIELDS = ("jobId", "callbackUrl", "chainFunction", "metadata")
+
+
+def validate(request: object) -> dict[str, Any]:
+    """The registration's fields, checked; raises ``InvalidInputError`` naming the bad field."""
+    if not isinstance(request, dict):
+        raise InvalidInputError("a watch is a JSON object with jobId")
+    unknown = sorted(set(request) - set(FIELDS) - {"action"})
+    if unknown:
+        raise InvalidInputError(f"unknown field(s): {', '.join(unknown)}")
+    job_id = request.get("jobId")
+    if not isinstance(job_id, str) or not is_valid_job_id(job_id):
+        raise InvalidInputError("jobId must be 1-64 characters of A-Z, a-z, 0-9, _ and -")
+    callback = request.get("callbackUrl")
+    if "callbackUrl" in request and callback is not None:
+        if not isinstance(callback, str) or not callback.strip():
+            raise InvalidInputError("callbackUrl, when given, must be a URL")
+        parts = urlsplit(callback.strip())
+        if parts.scheme not in ("https", "http") or not parts.hostname or len(callback) > 2048:
+            raise InvalidInputError("callbackUrl must be an https:// URL")
+        callback = callback.strip()
+    chain = request.get("chainFunction")
+    if chain is not None and (not isinstance(chain, str) or not FUNCTION_RE.fullmatch(chain)):
+        raise InvalidInputError("chainFunction must be <name> or <namespace>/<name>")
+    metadata = request.get("metadata")
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise InvalidInputError("metadata must be a JSON object")
+        if len(json.dumps(metadata, ensure_ascii=False).encode()) > MAX_METADATA_BYTES:
+            raise InvalidInputError(f"metadata must be at most {MAX_METADATA_BYTES} bytes of JSON")
+    return {"jobId": job_id, "callbackUrl": callback, "chainFunction": chain, "metadata": metadata or {}}
+
+
+def register(records: Records, request: object, now: datetime) -> tuple[dict[str, Any], bool]:
+    """Store a watch; returns (watch, created). Registering the same fields again changes nothing."""
+    fields = validate(request)
+    existing = records.watch(fields["jobId"])
+    if existing is not None and all(existing.get(k) == v for k, v in fields.items()) and not existing.get("finishedAt"):
+        return existing, False
+    watch = {**fields, "createdAt": now.isoformat()}
+    records.put_watch(watch)
+    return watch, True
