@@ -41,6 +41,7 @@ class Ports:
     records: Records
     ci_factory: Callable[[], CISource]
     notifier: Notifier | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc), repr=False)
     _ci: CISource | None = field(default=None, repr=False)
 
     @property
@@ -143,14 +144,15 @@ def run_sweep(ports: Ports, deadline: Deadline) -> dict[str, Any]:
     if not ports.settings.ci_bucket and not ports.settings.ci_endpoint:
         raise ConfigError("JOBWATCH_CI_BUCKET", "required for a sweep")
     margin = max(0.5, min(3.0, deadline.remaining() * 0.1))
-    summary = Sweeper(ports.settings, ports.ci, ports.records, notifier=ports.notifier, margin=margin).run(deadline)
+    sweeper = Sweeper(ports.settings, ports.ci, ports.records, notifier=ports.notifier, now=ports.clock, margin=margin)
+    summary = sweeper.run(deadline)
     public = {k: v for k, v in summary.items() if k not in ("known", "stuckReported", "historyFrom", "baselined")}
     return {"ok": not summary["errors"], **public}
 
 
 def _action(event: dict[str, Any], ports: Ports, deadline: Deadline) -> dict[str, Any]:
     action = event.get("action")
-    now = datetime.now(timezone.utc)
+    now = ports.clock()
     if action == "sweep":
         return run_sweep(ports, deadline)
     if action == "describe":

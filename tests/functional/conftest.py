@@ -49,15 +49,20 @@ def client(emulator: CIEmulator, sleeps: Sleeps) -> Iterator[CIClient]:
 def moto_endpoint() -> Iterator[str]:
     """moto's S3 in server mode: a real HTTP S3 endpoint on 127.0.0.1.
 
-    It serves one request at a time, so a conditional PUT is atomic as on real S3 and COS (moto's threaded
-    server checks If-None-Match and stores in two steps, which could let two racing creates both win).
+    Requests are handled one at a time (connections stay concurrent), so a conditional PUT is atomic as on real
+    S3 and COS: moto checks If-None-Match and stores in two steps, which could let two racing creates both win.
     """
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
-    server = make_server(
-        "127.0.0.1", 0, DomainDispatcherApplication(create_backend_app), False, request_handler=MotoRequestHandler
-    )
+    app = DomainDispatcherApplication(create_backend_app)
+    lock = threading.Lock()
+
+    def one_at_a_time(environ: Any, start_response: Any) -> Any:
+        with lock:
+            return list(app(environ, start_response))
+
+    server = make_server("127.0.0.1", 0, one_at_a_time, True, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -78,8 +83,9 @@ def s3_store(moto_endpoint: str) -> S3Store:
     """An S3Store on a new, empty bucket of the moto server."""
     bucket = f"jobwatch-{uuid.uuid4().hex[:12]}"
     s3_client(moto_endpoint).create_bucket(Bucket=bucket)
-    return S3Store(bucket, "watch", endpoint_url=moto_endpoint, region="us-east-1",
-                   credentials=Credentials("test", "test"))
+    return S3Store(
+        bucket, "watch", endpoint_url=moto_endpoint, region="us-east-1", credentials=Credentials("test", "test")
+    )
 
 
 @pytest.fixture(params=["file", "s3"])

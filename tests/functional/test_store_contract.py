@@ -107,15 +107,15 @@ class TestS3Store:
 
     def test_missing_bucket_is_permanent(self, moto_endpoint: str) -> None:
         """A bucket that does not exist is a StoreError (permanent)."""
-        store = S3Store("no-such-bucket-here", endpoint_url=moto_endpoint, region="us-east-1",
-                        client=s3_client(moto_endpoint))
+        store = S3Store(
+            "no-such-bucket-here", endpoint_url=moto_endpoint, region="us-east-1", client=s3_client(moto_endpoint)
+        )
         with pytest.raises(StoreError):
             store.put("jobs/a.json", b"{}")
 
     def test_unreachable_endpoint_is_transient(self) -> None:
         """Nothing listening at the endpoint is StoreUnavailableError (transient)."""
-        store = S3Store("b", endpoint_url="http://127.0.0.1:9", region="us-east-1",
-                        credentials=Credentials("a", "b"))
+        store = S3Store("b", endpoint_url="http://127.0.0.1:9", region="us-east-1", credentials=Credentials("a", "b"))
         with pytest.raises(StoreUnavailableError):
             store.get("jobs/a.json")
 
