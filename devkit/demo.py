@@ -1,0 +1,145 @@
+"""``make demo``: the main job end to end on the embedded default, no cloud account needed.
+
+Starts the CI emulator on 127.0.0.1 with jobs of both types that move through their states, runs the real
+``index.main_handler`` with timer events every few seconds against ``file:.jobwatch``, shows a live table, and
+ends with a summary. Everything it starts, it stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from devkit.ciemu import TEST_SECRET_ID, TEST_SECRET_KEY, CIEmulator
+
+STATE_STYLE = {
+    "Submitted": "cyan",
+    "Running": "yellow",
+    "Pause": "magenta",
+    "Success": "green",
+    "Failed": "red",
+    "Cancel": "bright_black",
+}
+
+
+def table(store: Path, jobs: list[str], sweeps: int, totals: Counter[str]) -> Table:
+    view = Table(title=f"jobwatch demo: sweep {sweeps}, {totals['events']} events, {totals['ci']} CI requests")
+    for column in ("job", "type", "name", "state", "events"):
+        view.add_column(column)
+    per_job = Counter(p.name.split("-")[1] for p in (store / "events").glob("evt-*.json"))
+    for job_id in jobs:
+        path = store / "jobs" / f"{job_id}.json"
+        record = json.loads(path.read_text()) if path.exists() else {}
+        state = record.get("state", "…")
+        view.add_row(
+            job_id[:10] + "…",
+            record.get("type", ""),
+            record.get("name", ""),
+            f"[{STATE_STYLE.get(state, 'white')}]{state}[/]",
+            str(per_job.get(job_id, 0)),
+        )
+    return view
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devkit.demo", description=__doc__)
+    parser.add_argument("--jobs", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--every", type=float, default=3.0, help="seconds between timer events")
+    parser.add_argument("--timeout", type=float, default=120.0, help="stop after this many seconds")
+    parser.add_argument("--store", default=".jobwatch", help="store folder (emptied first)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        nargs=2,
+        default=(15.0, 35.0),
+        metavar=("MIN", "MAX"),
+        help="how long the emulated jobs run, in seconds",
+    )
+    args = parser.parse_args(argv)
+    console = Console()
+    store = Path(args.store).resolve()
+    if store.exists():
+        shutil.rmtree(store)
+
+    with CIEmulator() as emulator:
+        made = emulator.book.preload(args.jobs, seed=args.seed, duration=tuple(args.duration))
+        os.environ.update(
+            {
+                "JOBWATCH_CI_ENDPOINT": emulator.url,
+                "JOBWATCH_CI_BUCKET": "demo-1250000000",
+                "JOBWATCH_CI_REGION": "ap-guangzhou",
+                "TENCENTCLOUD_SECRETID": TEST_SECRET_ID,
+                "TENCENTCLOUD_SECRETKEY": TEST_SECRET_KEY,
+                "JOBWATCH_STORE": f"file:{store}",
+                "JOBWATCH_NOTIFY_ON": "all",
+                "JOBWATCH_LOG_LEVEL": "WARNING",
+            }
+        )
+        import index  # after the environment is set: the function reads it once
+
+        console.print(f"CI emulator on {emulator.url} with {len(made)} jobs; store file:{store}")
+        ids = [j.job_id for j in sorted(made, key=lambda j: (j.type, j.name))]
+        totals: Counter[str] = Counter()
+        kinds: Counter[str] = Counter()
+        sweeps = 0
+        cancelled = False
+        started = time.monotonic()
+        with Live(table(store, ids, 0, totals), console=console, refresh_per_second=4) as live:
+            while time.monotonic() - started < args.timeout:
+                event = {
+                    "Type": "Timer",
+                    "TriggerName": "demo",
+                    "Time": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "Message": "",
+                }
+                result: dict[str, Any] = index.main_handler(
+                    event, {"request_id": f"demo-{sweeps}", "time_limit_in_ms": 30_000}
+                )
+                sweeps += 1
+                if not result.get("ok"):
+                    console.print(f"[red]sweep failed:[/] {result.get('error') or result.get('errors')}")
+                totals["events"] += result.get("eventsEmitted", 0)
+                totals["transitions"] += result.get("transitions", 0)
+                totals["ci"] += result.get("ciRequests", {}).get("total", 0)
+                for event_id in result.get("eventIds", []):
+                    doc = json.loads((store / "events" / f"{event_id}.json").read_text())
+                    kinds[doc["type"]] += 1
+                if not cancelled and sweeps == 3:
+                    # Show a cancellation too: the first job still active is cancelled through CI's API.
+                    active = [j for j in made if j.state_at(emulator.clock())[0] in ("Submitted", "Running")]
+                    if active:
+                        emulator.book.cancel(active[0].job_id)
+                    cancelled = True
+                live.update(table(store, ids, sweeps, totals))
+                if sweeps > 1 and result.get("activeJobs") == 0:
+                    break
+                time.sleep(args.every)
+
+    console.print()
+    console.print(
+        f"[bold]Summary[/]: {sweeps} sweeps in {time.monotonic() - started:.0f} s, "
+        f"{totals['transitions']} transitions recorded, {totals['events']} events, {totals['ci']} CI requests"
+    )
+    for kind, count in sorted(kinds.items()):
+        console.print(f"  {kind:32} {count}")
+    states = Counter(json.loads(p.read_text()).get("state") for p in (store / "jobs").glob("*.json"))
+    console.print(f"  final states: {dict(states)}")
+    console.print(f"Store: {store}/jobs/*.json, events/*.json, sweeps/ (readable JSON)")
+    unfinished = sum(n for s, n in states.items() if s not in ("Success", "Failed", "Cancel"))
+    return 1 if unfinished else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""The demo runs to its summary and leaves a readable store (a short run of ``make demo``)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_demo_runs_to_summary(tmp_path: Path) -> None:
+    """A fast demo ends with every job finished, a summary, and JSON records and events on disk."""
+    store = tmp_path / "demo-store"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "devkit.demo",
+            "--jobs",
+            "6",
+            "--every",
+            "0.5",
+            "--duration",
+            "1",
+            "3",
+            "--timeout",
+            "60",
+            "--store",
+            str(store),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{ROOT / 'handler'}:{ROOT}", "COLUMNS": "120"},
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Summary" in run.stdout and "ci.batchjob.succeeded" in run.stdout
+    records = [json.loads(p.read_text()) for p in (store / "jobs").glob("*.json")]
+    assert len(records) == 6 and all(r["state"] in ("Success", "Failed", "Cancel") for r in records)
+    assert len(list((store / "events").glob("*.json"))) >= 6
