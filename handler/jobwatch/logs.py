@@ -38,15 +38,25 @@ class JsonFormatter(logging.Formatter):
         return text
 
 
+class StdoutHandler(logging.Handler):
+    """Writes to whatever ``sys.stdout`` is at the time (SCF's log, or a test's capture)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stdout.write(self.format(record) + "\n")
+            sys.stdout.flush()
+        except Exception:
+            self.handleError(record)
+
+
 def configure(level: str, secrets: Iterable[str] = ()) -> None:
     """Send the ``jobwatch`` loggers to stdout (SCF's function log) as JSON lines; idempotent."""
     logger = logging.getLogger("jobwatch")
     logger.setLevel(level)
     logger.propagate = False
-    handler = next((h for h in logger.handlers if getattr(h, "_jobwatch", False)), None)
+    handler = next((h for h in logger.handlers if isinstance(h, StdoutHandler)), None)
     if handler is None:
-        handler = logging.StreamHandler(sys.stdout)
-        handler._jobwatch = True  # type: ignore[attr-defined]
+        handler = StdoutHandler()
         logger.addHandler(handler)
     handler.setFormatter(JsonFormatter(secrets))
 
