@@ -424,8 +424,8 @@ def _handler_for(emulator: CIEmulator) -> type[BaseHTTPRequestHandler]:
                 payload = self._dispatch(op, path, dict(query), body, headers)
             except CIError as exc:
                 trace_id = uuid.uuid4().hex
+                emulator.count(emulator.served, op)  # counted before answering, so a client never sees it lag
                 self._send(exc.status, error_body(exc.code, exc.message, req_id, trace_id), req_id, trace_id, exc)
-                emulator.count(emulator.served, op)
                 return
             emulator.count(emulator.served, op)
             if fault == "malformed":
