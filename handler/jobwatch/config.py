@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .signing import secret_key
 
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,48}-[0-9]{5,12}$")
 REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,3}$")
@@ -55,6 +56,7 @@ class Settings:
     api_token: str | None = field(default=None, repr=False)
     callback_allow_nets: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     log_level: str = "INFO"
+    function_region: str | None = None  # where chained functions live: the function's own region
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -80,8 +82,12 @@ class Settings:
             _check_http_url("JOBWATCH_WEBHOOK_URL", webhook_url)
         secrets = tuple(env.get("JOBWATCH_WEBHOOK_SECRET", "").split())
         for secret in secrets:
-            if not secret.startswith("whsec_") or len(secret) < 16:
-                raise ConfigError("JOBWATCH_WEBHOOK_SECRET", "each secret must look like whsec_<base64>")
+            try:
+                secret_key(secret)
+            except ValueError:
+                raise ConfigError(
+                    "JOBWATCH_WEBHOOK_SECRET", "each secret must be whsec_<base64 of 16+ bytes>"
+                ) from None
         if webhook_url and not secrets:
             raise ConfigError("JOBWATCH_WEBHOOK_SECRET", "required when JOBWATCH_WEBHOOK_URL is set")
         chain = env.get("JOBWATCH_CHAIN_FUNCTION")
@@ -109,6 +115,7 @@ class Settings:
             api_token=env.get("JOBWATCH_API_TOKEN"),
             callback_allow_nets=_networks(env.get("JOBWATCH_CALLBACK_ALLOW_NETS", "")),
             log_level=log_level,
+            function_region=env.get("TENCENTCLOUD_REGION") or region,
         )
 
     def ci_base_url(self) -> str:

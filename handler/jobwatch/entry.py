@@ -23,6 +23,10 @@ from .ci.models import is_valid_job_id
 from .config import Settings
 from .deadline import Deadline, from_context
 from .errors import ConfigError, InvalidInputError, JobwatchError
+from .notify.chain import ChainInvoker
+from .notify.guard import AddressGuard
+from .notify.outbox import Dispatcher
+from .notify.webhook import WebhookSender
 from .records import Records
 from .store import open_store
 from .sweep import CISource, Notifier, Sweeper
@@ -42,7 +46,12 @@ class Ports:
     ci_factory: Callable[[], CISource]
     notifier: Notifier | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc), repr=False)
+    guard: AddressGuard = field(default=None, repr=False)  # type: ignore[assignment]  # set in __post_init__
     _ci: CISource | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.guard is None:
+            self.guard = AddressGuard(self.settings.callback_allow_nets)
 
     @property
     def ci(self) -> CISource:
@@ -52,7 +61,15 @@ class Ports:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Ports:
-        return cls(settings, Records(open_store(settings)), lambda: CIClient.from_settings(settings))
+        records = Records(open_store(settings))
+        ports = cls(settings, records, lambda: CIClient.from_settings(settings))
+        ports.notifier = Dispatcher(
+            records,
+            settings.webhook_secrets,
+            webhooks=WebhookSender(ports.guard),
+            chain=ChainInvoker(settings.credentials, settings.function_region),
+        )
+        return ports
 
 
 _cache_lock = threading.Lock()
@@ -168,7 +185,7 @@ def _action(event: dict[str, Any], ports: Ports, deadline: Deadline) -> dict[str
             "nonExistJobIds": list(result.non_exist_job_ids),
         }
     if action == "watch":
-        watch, created = watches.register(ports.records, event, now)
+        watch, created = watches.register(ports.records, event, now, ports.settings, ports.guard)
         return {"ok": True, "created": created, "watch": watch}
     if action == "unwatch":
         job_id = event.get("jobId")
@@ -177,5 +194,11 @@ def _action(event: dict[str, Any], ports: Ports, deadline: Deadline) -> dict[str
         ports.records.delete_watch(job_id)
         return {"ok": True, "jobId": job_id}
     if action == "replay":
-        return error_result("NotImplemented", "replay arrives with webhook delivery")
+        event_id = event.get("eventId")
+        if not isinstance(event_id, str):
+            raise InvalidInputError("eventId must be an event id")
+        if not isinstance(ports.notifier, Dispatcher):
+            raise ConfigError("JOBWATCH_WEBHOOK_URL", "no delivery is configured")
+        replayed = ports.notifier.replay(event_id)
+        return {"ok": True, "eventId": event_id, "status": replayed["status"]}
     return error_result("InvalidAction", f"action must be one of {', '.join(ACTIONS)}")

@@ -97,3 +97,27 @@ def duration(start: str | None, end: str | None) -> float | None:
     if not start or not end:
         return None
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+def delivery_targets(
+    webhook_url: str | None, chain_function: str | None, watch: dict[str, Any] | None, now: datetime
+) -> dict[str, dict[str, Any]]:
+    """Where an event goes: the global webhook, the watch's callbackUrl, and the watch's (else the global)
+    chain function. Each target keeps its own status, attempt count and next attempt time."""
+    watch = watch or {}
+    at = now.isoformat()
+    targets: dict[str, dict[str, Any]] = {}
+    for url in (webhook_url, watch.get("callbackUrl")):
+        if url:
+            targets[f"webhook:{url}"] = {"kind": "webhook", "url": url, "status": "pending", "attempts": 0,
+                                         "nextAttemptAt": at}  # fmt: skip
+    function = watch.get("chainFunction") or chain_function
+    if function:
+        targets[f"chain:{function}"] = {"kind": "chain", "function": function, "status": "pending", "attempts": 0,
+                                        "nextAttemptAt": at}  # fmt: skip
+    return targets
+
+
+def body_bytes(payload: dict[str, Any]) -> bytes:
+    """The exact bytes POSTed and signed: one deterministic serialisation, the same on every attempt."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()

@@ -106,6 +106,35 @@ class Records:
     def put_event(self, event: dict[str, Any]) -> None:
         self.store.put(self.event_key(event["id"]), dumps(event))
 
+    # the outbox: one marker per event with deliveries still to make
+    def put_outbox(self, event_id: str) -> None:
+        self.store.put(f"outbox/{self.event_key(event_id)[len('events/') :]}", b"{}")
+
+    def delete_outbox(self, event_id: str) -> None:
+        self.store.delete(f"outbox/{self.event_key(event_id)[len('events/') :]}")
+
+    def outbox_ids(self) -> list[str]:
+        return [k[len("outbox/") : -len(".json")] for k in self.store.list("outbox/") if k.endswith(".json")]
+
+    # claims: who makes delivery round N of an event (conditional create)
+    @staticmethod
+    def claim_key(event_id: str, round_no: int) -> str:
+        return f"claims/{Records.event_key(event_id)[len('events/') : -len('.json')]}-r{round_no}.json"
+
+    def create_claim(self, event_id: str, round_no: int, claim: dict[str, Any]) -> bool:
+        return self.store.create(self.claim_key(event_id, round_no), dumps(claim))
+
+    def claim(self, event_id: str, round_no: int) -> dict[str, Any] | None:
+        return self._load(self.claim_key(event_id, round_no))
+
+    def delete_claim(self, event_id: str, round_no: int) -> None:
+        self.store.delete(self.claim_key(event_id, round_no))
+
+    def event_ids(self) -> Iterator[str]:
+        for key in self.store.list("events/"):
+            if key.endswith(".json"):
+                yield key[len("events/") : -len(".json")]
+
     # sweeps
     def put_summary(self, summary: dict[str, Any]) -> str:
         """Store a sweep's summary under its day and time, and as the latest unless a newer one is there."""

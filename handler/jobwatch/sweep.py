@@ -114,7 +114,7 @@ class Sweeper:
 
         new_events = [e for o in outcomes for e in o.events]
         delivered = failed = 0
-        if self.notifier is not None and new_events:
+        if self.notifier is not None:  # new events now, and due retries of earlier ones even if CI is down
             delivered, failed = self.notifier.dispatch(new_events, deadline)
 
         for o in outcomes:
@@ -217,11 +217,10 @@ class Sweeper:
         # The first sweep takes the bucket as it is and reports no history, except for jobs someone watches.
         report = seen.transition and (baselined or stored is not None or watch is not None)
         kind = ev.event_type(job.state, self.settings.notify_on) if report else None
-        metadata = (watch or {}).get("metadata")
         if kind:
-            out.events += self._create(kind, seen.record, seen.previous_state, seen.sequence, metadata, now)
+            out.events += self._create(kind, seen.record, seen.previous_state, seen.sequence, watch, now)
         if stuck_due:
-            out.events += self._create(ev.STUCK, seen.record, seen.previous_state, 0, metadata, now)
+            out.events += self._create(ev.STUCK, seen.record, seen.previous_state, 0, watch, now)
             out.stuck = True
         if seen.changed:
             self.records.put_job(seen.record)
@@ -241,7 +240,7 @@ class Sweeper:
         record: dict[str, Any],
         previous: str | None,
         sequence: int,
-        metadata: dict[str, Any] | None,
+        watch: dict[str, Any] | None,
         now: datetime,
     ) -> list[dict[str, Any]]:
         event = ev.build_event(
@@ -251,10 +250,16 @@ class Sweeper:
             sequence,
             bucket=self.settings.ci_bucket,
             region=self.settings.ci_region,
-            metadata=metadata,
+            metadata=(watch or {}).get("metadata"),
             record_url=self.records.job_url(record["jobId"]),
             now=now,
         )
+        event["targets"] = ev.delivery_targets(self.settings.webhook_url, self.settings.chain_function, watch, now)
+        if event["targets"]:
+            # The marker goes first: an event never exists without one while it has deliveries to make.
+            self.records.put_outbox(event["id"])
+        else:
+            event.update(status="delivered", nextAttemptAt=None)
         # Conditional create: of two overlapping sweeps exactly one creates it.
         return [event] if self.records.create_event(event) else []
 

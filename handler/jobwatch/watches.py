@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from .ci.models import is_valid_job_id
-from .config import FUNCTION_RE
+from .config import FUNCTION_RE, Settings
 from .errors import InvalidInputError
+from .notify.guard import AddressGuard
 from .records import Records
 
 MAX_METADATA_BYTES = 4096
@@ -30,10 +30,9 @@ def validate(request: object) -> dict[str, Any]:
     if "callbackUrl" in request and callback is not None:
         if not isinstance(callback, str) or not callback.strip():
             raise InvalidInputError("callbackUrl, when given, must be a URL")
-        parts = urlsplit(callback.strip())
-        if parts.scheme not in ("https", "http") or not parts.hostname or len(callback) > 2048:
-            raise InvalidInputError("callbackUrl must be an https:// URL")
         callback = callback.strip()
+        if not callback.lower().startswith(("https://", "http://")):
+            raise InvalidInputError("callbackUrl must be an https:// URL")
     chain = request.get("chainFunction")
     if chain is not None and (not isinstance(chain, str) or not FUNCTION_RE.fullmatch(chain)):
         raise InvalidInputError("chainFunction must be <name> or <namespace>/<name>")
@@ -46,9 +45,18 @@ def validate(request: object) -> dict[str, Any]:
     return {"jobId": job_id, "callbackUrl": callback, "chainFunction": chain, "metadata": metadata or {}}
 
 
-def register(records: Records, request: object, now: datetime) -> tuple[dict[str, Any], bool]:
-    """Store a watch; returns (watch, created). Registering the same fields again changes nothing."""
+def register(
+    records: Records, request: object, now: datetime, settings: Settings, guard: AddressGuard
+) -> tuple[dict[str, Any], bool]:
+    """Store a watch; returns (watch, created). Registering the same fields again changes nothing.
+
+    A callbackUrl goes through the SSRF guard now (and again at every delivery); a refused one is not stored.
+    """
     fields = validate(request)
+    if fields["callbackUrl"] is not None:
+        guard.check(fields["callbackUrl"])
+        if not settings.webhook_secrets:
+            raise InvalidInputError("callbackUrl needs JOBWATCH_WEBHOOK_SECRET set, to sign what is sent")
     existing = records.watch(fields["jobId"])
     if existing is not None and all(existing.get(k) == v for k, v in fields.items()) and not existing.get("finishedAt"):
         return existing, False

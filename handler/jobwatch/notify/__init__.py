@@ -1,0 +1,1 @@
+"""Callbacks: the SSRF guard, signed webhooks, chained function calls, and the delivery outbox."""

@@ -1,0 +1,187 @@
+"""Delivery with an outbox: at least once per target, never the same round twice, dead letters kept.
+
+Every event with deliveries to make has a marker under ``outbox/``. A sweep delivers its new events at once and
+retries the due ones. Before sending, it claims the event's next delivery round with a conditional create, so two
+overlapping sweeps never send the same round. A claim whose holder died (older than the lease) is recorded as a
+failed round and the next round is claimed. Failed targets retry after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h
+(±10% jitter, at the next sweep after that), then the event is ``failed``: a dead letter that ``replay`` re-queues.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .. import events as ev
+from ..deadline import Deadline
+from ..errors import InvalidInputError, JobwatchError
+from ..records import Records
+from ..signing import webhook_headers
+from .chain import ChainInvoker
+from .webhook import AttemptResult, WebhookSender
+
+log = logging.getLogger("jobwatch.notify")
+
+SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)  # seconds after attempts 1..7
+LEASE = timedelta(minutes=3)
+WORKERS = 8
+
+
+class NotFoundError(InvalidInputError):
+    """Raised when a named event does not exist."""
+
+    code = "NotFound"
+
+
+def _parse(value: str | None) -> datetime:
+    return datetime.fromisoformat(value) if value else datetime.min.replace(tzinfo=timezone.utc)
+
+
+class Dispatcher:
+    """The sweep's notifier: delivers new events, retries due ones, replays dead letters."""
+
+    def __init__(
+        self,
+        records: Records,
+        secrets: tuple[str, ...],
+        *,
+        webhooks: WebhookSender,
+        chain: ChainInvoker | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        rng: Callable[[], float] = random.random,
+        margin: float = 2.0,
+    ) -> None:
+        self.records = records
+        self.secrets = secrets
+        self.webhooks = webhooks
+        self.chain = chain
+        self.now = now
+        self.rng = rng
+        self.margin = margin
+
+    def dispatch(self, events: list[dict[str, Any]], deadline: Deadline) -> tuple[int, int]:
+        """Deliver ``events`` (just created) and every due event in the outbox; (ok, failed) attempt counts."""
+        fresh = {e["id"]: e for e in events if e.get("status") == "pending"}
+        try:
+            queued = [i for i in self.records.outbox_ids() if i not in fresh]
+        except JobwatchError as exc:
+            log.warning("outbox unreadable: %s", exc)
+            queued = []
+        work: list[str | dict[str, Any]] = [*fresh.values(), *queued]
+        if not work:
+            return 0, 0
+        with ThreadPoolExecutor(min(WORKERS, len(work)), thread_name_prefix="deliver") as pool:
+            results = list(pool.map(lambda item: self._deliver(item, deadline), work))
+        return sum(r[0] for r in results), sum(r[1] for r in results)
+
+    def _deliver(self, item: str | dict[str, Any], deadline: Deadline) -> tuple[int, int]:
+        if deadline.expired(self.margin):
+            return 0, 0
+        try:
+            event = self.records.event(item) if isinstance(item, str) else item
+            if event is None:  # a marker whose event was never created (a crash between the two)
+                if isinstance(item, str):
+                    self.records.delete_outbox(item)
+                return 0, 0
+            return self._round(event, deadline)
+        except JobwatchError as exc:
+            log.warning("delivery of %s postponed: %s", item if isinstance(item, str) else item["id"], exc)
+            return 0, 0
+
+    def _round(self, event: dict[str, Any], deadline: Deadline) -> tuple[int, int]:
+        now = self.now()
+        if event.get("status") != "pending":
+            self.records.delete_outbox(event["id"])
+            return 0, 0
+        if _parse(event.get("nextAttemptAt")) > now:
+            return 0, 0
+        round_no = int(event.get("round", 0)) + 1
+        lease = {"at": now.isoformat(), "expiresAt": (now + LEASE).isoformat()}
+        if not self.records.create_claim(event["id"], round_no, lease):
+            return self._maybe_take_over(event, round_no, now)
+        ok = failed = 0
+        body = ev.body_bytes(event["payload"])
+        for name, target in event.get("targets", {}).items():
+            if target["status"] != "pending" or _parse(target.get("nextAttemptAt")) > now:
+                continue
+            result = self._send(target, event["id"], body, deadline)
+            self._record(event, name, target, result, now)
+            ok, failed = ok + result.ok, failed + (not result.ok)
+        self._settle(event, round_no)
+        self.records.put_event(event)
+        if event["status"] != "pending":
+            self.records.delete_outbox(event["id"])
+        self.records.delete_claim(event["id"], round_no)
+        return ok, failed
+
+    def _maybe_take_over(self, event: dict[str, Any], round_no: int, now: datetime) -> tuple[int, int]:
+        """Another sweep holds this round; if its lease ran out it died: count the round as failed, move on."""
+        claim = self.records.claim(event["id"], round_no)
+        if claim is None or _parse(claim.get("expiresAt")) > now:
+            return 0, 0
+        event["attempts"].append({"target": "*", "at": now.isoformat(), "status": None,
+                                  "error": "a delivery round was claimed but never finished"})  # fmt: skip
+        event["round"] = round_no
+        self.records.put_event(event)
+        return 0, 0
+
+    def _send(self, target: dict[str, Any], event_id: str, body: bytes, deadline: Deadline) -> AttemptResult:
+        if target["kind"] == "webhook":
+            if not self.secrets:
+                return AttemptResult(False, None, "JOBWATCH_WEBHOOK_SECRET is not set: nothing to sign with")
+            timestamp = int(self.now().timestamp())
+            return self.webhooks.send(target["url"], body, webhook_headers(self.secrets, event_id, timestamp, body),
+                                      deadline)  # fmt: skip
+        if self.chain is None:
+            return AttemptResult(False, None, "chained invoke is not configured")
+        return self.chain.invoke(target["function"], body, deadline)
+
+    def _record(
+        self, event: dict[str, Any], name: str, target: dict[str, Any], result: AttemptResult, now: datetime
+    ) -> None:
+        target["attempts"] = int(target.get("attempts", 0)) + 1
+        event.setdefault("attempts", []).append(
+            {"target": name, "at": now.isoformat(), "status": result.status, "error": result.error}
+        )
+        if result.ok:
+            target["status"] = "delivered"
+        elif result.disable:
+            target["status"] = "disabled"
+        elif target["attempts"] > len(SCHEDULE):
+            target["status"] = "failed"
+        else:
+            delay = SCHEDULE[target["attempts"] - 1] * (0.9 + 0.2 * self.rng())
+            delay = max(delay, result.retry_after or 0.0)
+            target["nextAttemptAt"] = (now + timedelta(seconds=delay)).isoformat()
+        if not result.ok:
+            log.info("delivery to %s failed: %s", name, result.error, extra={"eventId": event["id"]})
+
+    def _settle(self, event: dict[str, Any], round_no: int) -> None:
+        event["round"] = round_no
+        targets = list(event.get("targets", {}).values())
+        pending = [t for t in targets if t["status"] == "pending"]
+        if pending:
+            event["status"] = "pending"
+            event["nextAttemptAt"] = min(t["nextAttemptAt"] for t in pending)
+        else:
+            event["status"] = "delivered" if all(t["status"] == "delivered" for t in targets) else "failed"
+            event["nextAttemptAt"] = None
+
+    def replay(self, event_id: str) -> dict[str, Any]:
+        """Re-queue an event: every target not delivered starts its schedule again at the next sweep."""
+        event = self.records.event(event_id)
+        if event is None:
+            raise NotFoundError(f"no event {event_id}")
+        now = self.now().isoformat()
+        for target in event.get("targets", {}).values():
+            if target["status"] != "delivered":
+                target.update(status="pending", attempts=0, nextAttemptAt=now)
+        if any(t["status"] == "pending" for t in event.get("targets", {}).values()):
+            event.update(status="pending", nextAttemptAt=now, replayedAt=now)
+            self.records.put_outbox(event_id)
+        self.records.put_event(event)
+        return event
