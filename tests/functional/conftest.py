@@ -94,3 +94,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
     if request.param == "file":
         return FileStore(tmp_path / "store")
     return request.getfixturevalue("s3_store")  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def httpserver_listen_address() -> tuple[str, int]:
+    """pytest-httpserver receivers listen on 127.0.0.1 (an ephemeral port), the address the allow-nets exempt."""
+    return ("127.0.0.1", 0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -53,6 +54,7 @@ class Dispatcher:
         chain: ChainInvoker | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         rng: Callable[[], float] = random.random,
+        wall: Callable[[], float] = time.time,
         margin: float = 2.0,
     ) -> None:
         self.records = records
@@ -61,6 +63,7 @@ class Dispatcher:
         self.chain = chain
         self.now = now
         self.rng = rng
+        self.wall = wall  # webhook-timestamp: the real time of the attempt, whatever clock schedules retries
         self.margin = margin
 
     def dispatch(self, events: list[dict[str, Any]], deadline: Deadline) -> tuple[int, int]:
@@ -103,6 +106,12 @@ class Dispatcher:
         lease = {"at": now.isoformat(), "expiresAt": (now + LEASE).isoformat()}
         if not self.records.create_claim(event["id"], round_no, lease):
             return self._maybe_take_over(event, round_no, now)
+        # Our copy may be stale: the round may have been made, and its claim released, since we read it.
+        current = self.records.event(event["id"])
+        if current is None or current.get("status") != "pending" or int(current.get("round", 0)) + 1 != round_no:
+            self.records.delete_claim(event["id"], round_no)
+            return 0, 0
+        event = current
         ok = failed = 0
         body = ev.body_bytes(event["payload"])
         for name, target in event.get("targets", {}).items():
@@ -133,7 +142,7 @@ class Dispatcher:
         if target["kind"] == "webhook":
             if not self.secrets:
                 return AttemptResult(False, None, "JOBWATCH_WEBHOOK_SECRET is not set: nothing to sign with")
-            timestamp = int(self.now().timestamp())
+            timestamp = int(self.wall())
             return self.webhooks.send(target["url"], body, webhook_headers(self.secrets, event_id, timestamp, body),
                                       deadline)  # fmt: skip
         if self.chain is None:

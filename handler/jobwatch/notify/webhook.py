@@ -100,6 +100,8 @@ class WebhookSender:
                 "POST", target.path, body=body, headers=request_headers, timeout=timeout,
                 redirect=False, retries=False, preload_content=False, assert_same_host=False,
             )  # fmt: skip
+        except urllib3.exceptions.NewConnectionError:  # a subclass of the timeout error in urllib3 2
+            return AttemptResult(False, None, "connection failed: nothing accepted the connection")
         except urllib3.exceptions.TimeoutError:
             return AttemptResult(False, None, "timed out")
         except urllib3.exceptions.HTTPError as exc:
