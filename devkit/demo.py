@@ -22,6 +22,7 @@ from rich.live import Live
 from rich.table import Table
 
 from devkit.ciemu import TEST_SECRET_ID, TEST_SECRET_KEY, CIEmulator
+from devkit.receiver import WebhookReceiver, new_secret
 
 STATE_STYLE = {
     "Submitted": "cyan",
@@ -34,7 +35,10 @@ STATE_STYLE = {
 
 
 def table(store: Path, jobs: list[str], sweeps: int, totals: Counter[str]) -> Table:
-    view = Table(title=f"jobwatch demo: sweep {sweeps}, {totals['events']} events, {totals['ci']} CI requests")
+    view = Table(
+        title=f"jobwatch demo: sweep {sweeps}, {totals['events']} events, "
+        f"{totals['delivered']} webhooks delivered, {totals['ci']} CI requests"
+    )
     for column in ("job", "type", "name", "state", "events"):
         view.add_column(column)
     per_job = Counter(p.name.split("-")[1] for p in (store / "events").glob("evt-*.json"))
@@ -73,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     if store.exists():
         shutil.rmtree(store)
 
+    secret = new_secret()
+    receiver = WebhookReceiver(secret).start()
     with CIEmulator() as emulator:
         made = emulator.book.preload(args.jobs, seed=args.seed, duration=tuple(args.duration))
         os.environ.update(
@@ -85,11 +91,15 @@ def main(argv: list[str] | None = None) -> int:
                 "JOBWATCH_STORE": f"file:{store}",
                 "JOBWATCH_NOTIFY_ON": "all",
                 "JOBWATCH_LOG_LEVEL": "WARNING",
+                "JOBWATCH_WEBHOOK_URL": receiver.url,
+                "JOBWATCH_WEBHOOK_SECRET": secret,
+                "JOBWATCH_CALLBACK_ALLOW_NETS": "127.0.0.1/32",  # the local receiver; never set in production
             }
         )
         import index  # after the environment is set: the function reads it once
 
         console.print(f"CI emulator on {emulator.url} with {len(made)} jobs; store file:{store}")
+        console.print(f"webhook receiver on {receiver.url} (verifies every delivery with standardwebhooks)")
         ids = [j.job_id for j in sorted(made, key=lambda j: (j.type, j.name))]
         totals: Counter[str] = Counter()
         kinds: Counter[str] = Counter()
@@ -113,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 totals["events"] += result.get("eventsEmitted", 0)
                 totals["transitions"] += result.get("transitions", 0)
                 totals["ci"] += result.get("ciRequests", {}).get("total", 0)
+                totals["delivered"] += result.get("deliveries", {}).get("ok", 0)
                 for event_id in result.get("eventIds", []):
                     doc = json.loads((store / "events" / f"{event_id}.json").read_text())
                     kinds[doc["type"]] += 1
@@ -132,13 +143,19 @@ def main(argv: list[str] | None = None) -> int:
         f"[bold]Summary[/]: {sweeps} sweeps in {time.monotonic() - started:.0f} s, "
         f"{totals['transitions']} transitions recorded, {totals['events']} events, {totals['ci']} CI requests"
     )
-    for kind, count in sorted(kinds.items()):
-        console.print(f"  {kind:32} {count}")
+    console.print(f"  {'event type':32} {'created':>8} {'received':>9}")
+    for kind in sorted(set(kinds) | set(receiver.by_type)):
+        console.print(f"  {kind:32} {kinds[kind]:>8} {receiver.by_type[kind]:>9}")
+    console.print(
+        f"  webhooks verified: {sum(receiver.by_type.values())}, duplicates: {receiver.duplicates}, "
+        f"rejected signatures: {receiver.rejected}"
+    )
     states = Counter(json.loads(p.read_text()).get("state") for p in (store / "jobs").glob("*.json"))
     console.print(f"  final states: {dict(states)}")
     console.print(f"Store: {store}/jobs/*.json, events/*.json, sweeps/ (readable JSON)")
     unfinished = sum(n for s, n in states.items() if s not in ("Success", "Failed", "Cancel"))
-    return 1 if unfinished else 0
+    undelivered = sum(kinds.values()) - sum(receiver.by_type.values())
+    return 1 if unfinished or undelivered or receiver.duplicates or receiver.rejected else 0
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_demo_runs_to_summary(tmp_path: Path) -> None:
-    """A fast demo ends with every job finished, a summary, and JSON records and events on disk."""
+    """A fast demo ends with every job finished, every event verified by the receiver once, and JSON on disk."""
     store = tmp_path / "demo-store"
     run = subprocess.run(
         [
@@ -38,6 +38,7 @@ def test_demo_runs_to_summary(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Summary" in run.stdout and "ci.batchjob.succeeded" in run.stdout
+    assert "duplicates: 0, rejected signatures: 0" in run.stdout and "webhooks verified: 0" not in run.stdout
     records = [json.loads(p.read_text()) for p in (store / "jobs").glob("*.json")]
     assert len(records) == 6 and all(r["state"] in ("Success", "Failed", "Cancel") for r in records)
     assert len(list((store / "events").glob("*.json"))) >= 6
