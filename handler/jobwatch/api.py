@@ -1,47 +1,240 @@
-"""The HTTP side (API Gateway and Function URL events), answered in the integration-response format.
+"""The HTTP API of DESIGN.md over API Gateway and Function URL events.
 
-Today only ``GET /healthz`` is served; every other route answers 501 until the HTTP API issue lands.
+A small table of routes (method, path pattern, handler); every route but ``/healthz`` needs
+``Authorization: Bearer <JOBWATCH_API_TOKEN>`` (``/ci-callback`` also takes ``?token=``), compared in constant
+time. Errors are ``{"error": {"code", "message"}}`` with 400, 401, 404, 405, 413, 415 or 503.
 """
 
 from __future__ import annotations
 
-import json
+import base64
+import binascii
+import hmac
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidInputError, JobwatchError, PermanentError
+from . import callbacks, watches
+from .ci.models import is_valid_job_id
+from .deadline import Deadline
+from .errors import CIError, InvalidInputError, JobwatchError
+from .httpmessage import HTTPError, Request, error_response, normalise, respond
 
 if TYPE_CHECKING:
     from .entry import Ports
 
-STATUS_OF = {"InvalidArgument": 400, "InvalidEvent": 400, "NotFound": 404, "InvalidConfiguration": 503}
+MAX_IDS = 100
+PAGE_DEFAULT, PAGE_MAX = 20, 100
+SCAN_LIMIT = 1000  # records read per page at most, however selective the filters
+JOB_STATES = ("Submitted", "Running", "Pause", "Success", "Failed", "Cancel")
+EVENT_STATUSES = ("pending", "delivered", "failed")
+
+Handler = Callable[["Ports", Request, Deadline], dict[str, Any]]
 
 
-def respond(status: int, body: dict[str, Any]) -> dict[str, Any]:
-    """An integration response: ``{isBase64Encoded, statusCode, headers, body}``."""
-    return {
-        "isBase64Encoded": False,
-        "statusCode": status,
-        "headers": {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"},
-        "body": json.dumps(body, ensure_ascii=False),
-    }
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: str  # e.g. /jobs/{jobIds}
+    handler: Handler
+    public: bool = False
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.pattern) + "/?$")
 
 
-def error_response(exc: JobwatchError) -> dict[str, Any]:
-    status = STATUS_OF.get(exc.code, 400 if isinstance(exc, PermanentError) else 503)
-    return respond(status, {"error": {"code": exc.code, "message": exc.message}})
+def _bad(message: str) -> HTTPError:
+    return HTTPError(400, "InvalidArgument", message)
 
 
-def handle(event: dict[str, Any], ports: Ports) -> dict[str, Any]:
-    method = event.get("httpMethod")
-    path = event.get("path")
-    if not isinstance(method, str) or not isinstance(path, str) or not path.startswith("/"):
-        raise InvalidInputError("an HTTP event needs httpMethod and a path starting with /")
-    if not isinstance(event.get("headers", {}), dict):
-        raise InvalidInputError("headers must be an object")
-    if path.rstrip("/") == "/healthz":
-        if method.upper() != "GET":
-            return respond(405, {"error": {"code": "MethodNotAllowed", "message": "use GET /healthz"}})
-        return respond(200, {"ok": True})
-    return respond(
-        501, {"error": {"code": "NotImplemented", "message": f"{method.upper()} {path[:200]} is not served yet"}}
-    )
+def _job_id(value: str) -> str:
+    if not is_valid_job_id(value):
+        raise _bad("job IDs are 1-64 characters of A-Z, a-z, 0-9, _ and -")
+    return value
+
+
+def _limit(query: dict[str, str]) -> int:
+    raw = query.get("limit", "")
+    if raw == "":
+        return PAGE_DEFAULT
+    if not raw.isdigit() or not 1 <= int(raw) <= PAGE_MAX:
+        raise _bad(f"limit must be 1-{PAGE_MAX}")
+    return int(raw)
+
+
+def _cursor(query: dict[str, str], prefix: str) -> str:
+    raw = query.get("cursor", "")
+    if not raw:
+        return ""
+    try:
+        key = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise _bad("cursor is not one this API gave out") from None
+    if not key.startswith(prefix) or ".." in key:
+        raise _bad("cursor is not one this API gave out")
+    return key
+
+
+def _encode_cursor(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def _page(ports: Ports, prefix: str, query: dict[str, str], keep: Callable[[dict[str, Any]], bool],
+          view: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
+    """Stored documents under ``prefix`` after the cursor, filtered, at most ``limit``; an opaque next cursor."""
+    limit, after = _limit(query), _cursor(query, prefix)
+    items: list[dict[str, Any]] = []
+    last = ""
+    scanned = 0
+    for key in ports.records.store.list(prefix):
+        if key <= after or not key.endswith(".json"):
+            continue
+        if len(items) == limit or scanned == SCAN_LIMIT:
+            return {"items": items, "nextCursor": _encode_cursor(last)}
+        scanned += 1
+        last = key
+        try:
+            document = ports.records._load(key)
+        except JobwatchError:
+            continue  # a damaged document is skipped, not fatal
+        if document is not None and keep(document):
+            items.append(view(document))
+    return {"items": items, "nextCursor": None}
+
+
+# --- handlers ---------------------------------------------------------------------------------
+
+
+def healthz(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
+    return respond(200, {"ok": True})
+
+
+def live_jobs(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
+    ids = request.params["jobIds"].split(",")
+    if len(ids) > MAX_IDS:
+        raise _bad(f"at most {MAX_IDS} job IDs at once")
+    result = ports.ci.describe([_job_id(i) for i in ids], deadline=deadline)
+    return respond(200, {"jobs": [j.to_dict() for j in result.jobs], "nonExistJobIds": list(result.non_exist_job_ids)})
+
+
+def stored_jobs(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
+    state, kind = request.query.get("state", ""), request.query.get("type", "")
+    if state and state not in JOB_STATES:
+        raise _bad(f"state must be one of {', '.join(JOB_STATES)}")
+    if kind and kind not in ("Workflow", "Job"):
+        raise _bad("type must be Workflow or Job")
+
+    def keep(record: dict[str, Any]) -> bool:
+        return (not state or record.get("state") == state) and (not kind or record.get("type") == kind)
+
+    page = _page(ports, "jobs/", request.query, keep, lambda r: {k: v for k, v in r.items() if k != "raw"})
+    return respond(200, {"jobs": page["items"], "nextCursor": page["nextCursor"]})
+
+
+def add_watch(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
+    body = request.json()
+    watch, created = watches.register(ports.records, body, ports.clock(), ports.settings, ports.guard)
+    return respond(201 if created else 200, {"watch": watch, "created": created})
+
+
+def remove_watch(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
+    ports.records.delete_watch(_job_id(request.params["jobId"]))
+    return respond(204)
+
+
+def list_events(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
+    status = request.query.get("status", "")
+    if status and status not in EVENT_STATUSES:
+        raise _bad(f"status must be one of {', '.join(EVENT_STATUSES)}")
+    page = _page(ports, "events/", request.query, lambda e: not status or e.get("status") == status, lambda e: e)
+    return respond(200, {"events": page["items"], "nextCursor": page["nextCursor"]})
+
+
+def replay_event(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
+    from .entry import replay
+
+    event_id = request.params["eventId"]
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", event_id):
+        raise _bad("not an event id")
+    result = replay(ports, event_id)
+    return respond(202, {"eventId": event_id, "status": result["status"]})
+
+
+def sweep_now(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
+    from .entry import run_sweep
+
+    return respond(200, run_sweep(ports, deadline))
+
+
+def ci_callback(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
+    from .entry import run_sweep
+
+    notice = callbacks.parse(request.body, request.content_type)
+    summary = run_sweep(ports, deadline, extra_ids=notice.batch_job_ids)
+    sweep = {k: summary[k] for k in ("ok", "jobsSeen", "transitions", "eventsEmitted")}
+    body = {"accepted": True, "eventName": notice.event_name, "jobIds": list(notice.batch_job_ids), "sweep": sweep}
+    return respond(202, body)
+
+
+ROUTES = (
+    Route("GET", "/healthz", healthz, public=True),
+    Route("GET", "/jobs", stored_jobs),
+    Route("GET", "/jobs/{jobIds}", live_jobs),
+    Route("POST", "/watches", add_watch),
+    Route("DELETE", "/watches/{jobId}", remove_watch),
+    Route("GET", "/events", list_events),
+    Route("POST", "/events/{eventId}/replay", replay_event),
+    Route("POST", "/sweep", sweep_now),
+    Route("POST", "/ci-callback", ci_callback),
+)
+
+
+# --- dispatch ---------------------------------------------------------------------------------
+
+
+def _authorise(ports: Ports, request: Request, route: Route) -> None:
+    token = ports.settings.api_token
+    if token is None:
+        raise HTTPError(503, "NotConfigured", "the API is off: set JOBWATCH_API_TOKEN to enable it")
+    given = ""
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        given = auth[7:].strip()
+    elif route.pattern == "/ci-callback":  # CI cannot add headers: the token rides in the query
+        given = request.query.get("token", "")
+    if not given or not hmac.compare_digest(given.encode(), token.encode()):
+        raise HTTPError(401, "Unauthorized", "a valid Authorization: Bearer token is required",
+                        {"WWW-Authenticate": 'Bearer realm="jobwatch"'})  # fmt: skip
+
+
+def _match(request: Request) -> tuple[Route, dict[str, str]]:
+    allowed = []
+    for route in ROUTES:
+        found = route.regex.match(request.path)
+        if found:
+            if route.method == request.method:
+                return route, found.groupdict()
+            allowed.append(route.method)
+    if allowed:
+        raise HTTPError(405, "MethodNotAllowed", f"use {', '.join(allowed)}", {"Allow": ", ".join(allowed)})
+    raise HTTPError(404, "NotFound", "no such route")
+
+
+def handle(event: dict[str, Any], ports: Ports, deadline: Deadline) -> dict[str, Any]:
+    """Answer one HTTP event; every failure becomes a JSON error response."""
+    try:
+        request = normalise(event)
+        route, params = _match(request)
+        if not route.public:
+            _authorise(ports, request, route)
+        return route.handler(ports, replace(request, params=params), deadline)
+    except HTTPError as exc:
+        return error_response(exc)
+    except CIError as exc:  # CI's trouble, not the caller's
+        return respond(503, {"error": {"code": exc.code, "message": exc.message}}, {"Retry-After": "30"})
+    except InvalidInputError as exc:
+        return respond(400 if exc.code != "NotFound" else 404, {"error": {"code": exc.code, "message": exc.message}})
+    except JobwatchError as exc:
+        return error_response(exc)

@@ -23,6 +23,7 @@ from .ci.models import is_valid_job_id
 from .config import Settings
 from .deadline import Deadline, from_context
 from .errors import ConfigError, InvalidInputError, JobwatchError
+from .httpmessage import error_response, respond
 from .notify.chain import ChainInvoker
 from .notify.guard import AddressGuard
 from .notify.outbox import Dispatcher
@@ -113,12 +114,12 @@ def handle(
             return _dispatch(event, ports, deadline)
         except JobwatchError as exc:
             log.warning("invocation failed: %s", exc, extra={"code": exc.code})
-            return api.error_response(exc) if is_http else error_result(exc.code, exc.message)
+            return error_response(exc) if is_http else error_result(exc.code, exc.message)
         except Exception:
             log.exception("unexpected error")
             message = f"unexpected error; see the function log for request {request_id or '-'}"
             if is_http:
-                return api.respond(500, {"error": {"code": "InternalError", "message": message}})
+                return respond(500, {"error": {"code": "InternalError", "message": message}})
             return error_result("InternalError", message)
 
 
@@ -130,7 +131,7 @@ def _dispatch(event: object, ports: Ports, deadline: Deadline) -> Any:
     if not isinstance(event, dict):
         return error_result("InvalidEvent", 'expected a JSON object: a timer, HTTP or {"action": ...} event')
     if "httpMethod" in event:
-        return api.handle(event, ports)
+        return api.handle(event, ports, deadline)
     kind = event.get("Type")
     if isinstance(kind, str) and kind.lower() == "timer":
         options = _timer_options(event.get("Message"))
@@ -156,15 +157,22 @@ def _timer_options(message: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def run_sweep(ports: Ports, deadline: Deadline) -> dict[str, Any]:
+def run_sweep(ports: Ports, deadline: Deadline, extra_ids: tuple[str, ...] = ()) -> dict[str, Any]:
     """One sweep; the summary comes back without the bookkeeping the next sweep needs."""
     if not ports.settings.ci_bucket and not ports.settings.ci_endpoint:
         raise ConfigError("JOBWATCH_CI_BUCKET", "required for a sweep")
     margin = max(0.5, min(3.0, deadline.remaining() * 0.1))
     sweeper = Sweeper(ports.settings, ports.ci, ports.records, notifier=ports.notifier, now=ports.clock, margin=margin)
-    summary = sweeper.run(deadline)
+    summary = sweeper.run(deadline, extra_ids=extra_ids)
     public = {k: v for k, v in summary.items() if k not in ("known", "stuckReported", "historyFrom", "baselined")}
     return {"ok": not summary["errors"], **public}
+
+
+def replay(ports: Ports, event_id: str) -> dict[str, Any]:
+    """Re-queue one event for delivery at the next sweep."""
+    if not isinstance(ports.notifier, Dispatcher):
+        raise ConfigError("JOBWATCH_WEBHOOK_URL", "no delivery is configured")
+    return ports.notifier.replay(event_id)
 
 
 def _action(event: dict[str, Any], ports: Ports, deadline: Deadline) -> dict[str, Any]:
@@ -197,8 +205,6 @@ def _action(event: dict[str, Any], ports: Ports, deadline: Deadline) -> dict[str
         event_id = event.get("eventId")
         if not isinstance(event_id, str):
             raise InvalidInputError("eventId must be an event id")
-        if not isinstance(ports.notifier, Dispatcher):
-            raise ConfigError("JOBWATCH_WEBHOOK_URL", "no delivery is configured")
-        replayed = ports.notifier.replay(event_id)
+        replayed = replay(ports, event_id)
         return {"ok": True, "eventId": event_id, "status": replayed["status"]}
     return error_result("InvalidAction", f"action must be one of {', '.join(ACTIONS)}")

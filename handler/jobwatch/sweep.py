@@ -81,7 +81,8 @@ class Sweeper:
         self.now = now
         self.margin = margin
 
-    def run(self, deadline: Deadline) -> dict[str, Any]:
+    def run(self, deadline: Deadline, extra_ids: Sequence[str] = ()) -> dict[str, Any]:
+        """One sweep; ``extra_ids`` are described too (batch jobs a CI callback named)."""
         started = self.now()
         sent_before = Counter(self.ci.requests_sent)
         prev = self.records.latest_summary() or {}
@@ -97,7 +98,7 @@ class Sweeper:
         discovered = False
         try:
             observed = self._discover(history_from if baselined else None, deadline)
-            pending = [i for i in (*known, *watches) if i not in observed]
+            pending = [i for i in (*known, *watches, *extra_ids) if i not in observed]
             if pending and not deadline.expired(self.margin):
                 result = self.ci.describe(dict.fromkeys(pending), deadline=deadline)
                 observed.update((job.job_id, job) for job in result.jobs)
