@@ -283,11 +283,6 @@ class TestHandlerEvents:
         assert result["statusCode"] == 200 and json.loads(result["body"]) == {"ok": True}
         assert result["isBase64Encoded"] is False
 
-    def test_http_other_routes_not_yet(self, ports: Ports) -> None:
-        """Other routes answer 501 with a JSON error until the HTTP API lands."""
-        result = handle({**load_event("http-functionurl-healthz.json"), "path": "/jobs"}, {}, ports=ports)
-        assert result["statusCode"] == 501 and json.loads(result["body"])["error"]["code"] == "NotImplemented"
-
     @pytest.mark.parametrize(
         "event",
         [
