@@ -4,13 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv test unit functional lint format typecheck emulator demo bench layer package clean
+.PHONY: help venv test unit functional lint format typecheck emulator demo serve bench layer package clean
 
 help:
 	@echo "make test       the whole test suite (creates .venv on first use)"
 	@echo "make lint       ruff check, ruff format --check, mypy --strict on handler/"
 	@echo "make emulator   run the local CI emulator on 127.0.0.1:9100"
 	@echo "make demo       the main job on the embedded default (emulator, file store, local receiver)"
+	@echo "make serve      the HTTP API on 127.0.0.1:9300 with the emulator, a receiver and a timer"
 
 venv: $(STAMP)
 
@@ -48,6 +49,9 @@ emulator: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m devkit.demo
+
+serve: $(STAMP)
+	$(BIN)/python -m devkit.apiserver --with-emulator
 
 bench: $(STAMP)
 	@echo "no benchmarks yet" && exit 1
