@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-emulator", action="store_true", help="start the CI emulator, a receiver and a timer")
     parser.add_argument("--jobs", type=int, default=10, help="with --with-emulator: jobs to preload")
     parser.add_argument("--every", type=float, default=5.0, help="with --with-emulator: seconds between sweeps")
+    parser.add_argument("--duration", type=float, nargs=2, default=(30.0, 90.0), metavar=("MIN", "MAX"),
+                        help="with --with-emulator: how long the emulated jobs run")
     args = parser.parse_args(argv)
     stop = threading.Event()
     if args.with_emulator:
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         from devkit.receiver import WebhookReceiver, new_secret
 
         emulator = CIEmulator(port=9100).start()
-        emulator.book.preload(args.jobs, seed=5, duration=(30, 90))
+        emulator.book.preload(args.jobs, seed=5, duration=tuple(args.duration))
         secret = new_secret()
         receiver = WebhookReceiver(secret, port=9200).start()
         os.environ.update({
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             "JOBWATCH_API_TOKEN": os.environ.get("JOBWATCH_API_TOKEN", "local-token"),
             "JOBWATCH_WEBHOOK_SECRET": secret, "JOBWATCH_CALLBACK_ALLOW_NETS": "127.0.0.1/32",
         })  # fmt: skip
-        print(f"CI emulator on {emulator.url} with {args.jobs} jobs (30-90 s each)")
+        print(f"CI emulator on {emulator.url} with {args.jobs} jobs ({args.duration[0]:.0f}-{args.duration[1]:.0f} s each)")
         print(f"webhook receiver on {receiver.url}; JOBWATCH_WEBHOOK_SECRET={secret}")
         print(f"API token: {os.environ['JOBWATCH_API_TOKEN']}")
 
