@@ -54,7 +54,7 @@ serve: $(STAMP)
 	$(BIN)/python -m devkit.apiserver --with-emulator
 
 bench: $(STAMP)
-	@echo "no benchmarks yet" && exit 1
+	$(BIN)/python -m bench.sweep_bench
 
 layer package:
 	@echo "the layer build arrives with the deployment issue" && exit 1

@@ -83,8 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-emulator", action="store_true", help="start the CI emulator, a receiver and a timer")
     parser.add_argument("--jobs", type=int, default=10, help="with --with-emulator: jobs to preload")
     parser.add_argument("--every", type=float, default=5.0, help="with --with-emulator: seconds between sweeps")
-    parser.add_argument("--duration", type=float, nargs=2, default=(30.0, 90.0), metavar=("MIN", "MAX"),
-                        help="with --with-emulator: how long the emulated jobs run")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        nargs=2,
+        default=(30.0, 90.0),
+        metavar=("MIN", "MAX"),
+        help="with --with-emulator: how long the emulated jobs run",
+    )
     args = parser.parse_args(argv)
     stop = threading.Event()
     if args.with_emulator:
@@ -102,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
             "JOBWATCH_API_TOKEN": os.environ.get("JOBWATCH_API_TOKEN", "local-token"),
             "JOBWATCH_WEBHOOK_SECRET": secret, "JOBWATCH_CALLBACK_ALLOW_NETS": "127.0.0.1/32",
         })  # fmt: skip
-        print(f"CI emulator on {emulator.url} with {args.jobs} jobs ({args.duration[0]:.0f}-{args.duration[1]:.0f} s each)")
+        print(
+            f"CI emulator on {emulator.url} with {args.jobs} jobs ({args.duration[0]:.0f}-{args.duration[1]:.0f} s each)"
+        )
         print(f"webhook receiver on {receiver.url}; JOBWATCH_WEBHOOK_SECRET={secret}")
         print(f"API token: {os.environ['JOBWATCH_API_TOKEN']}")
 
