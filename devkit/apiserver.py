@@ -108,9 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             "JOBWATCH_API_TOKEN": os.environ.get("JOBWATCH_API_TOKEN", "local-token"),
             "JOBWATCH_WEBHOOK_SECRET": secret, "JOBWATCH_CALLBACK_ALLOW_NETS": "127.0.0.1/32",
         })  # fmt: skip
-        print(
-            f"CI emulator on {emulator.url} with {args.jobs} jobs ({args.duration[0]:.0f}-{args.duration[1]:.0f} s each)"
-        )
+        low, high = args.duration
+        print(f"CI emulator on {emulator.url} with {args.jobs} jobs ({low:.0f}-{high:.0f} s each)")
         print(f"webhook receiver on {receiver.url}; JOBWATCH_WEBHOOK_SECRET={secret}")
         print(f"API token: {os.environ['JOBWATCH_API_TOKEN']}")
 
