@@ -56,8 +56,11 @@ serve: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.sweep_bench
 
-layer package:
-	@echo "the layer build arrives with the deployment issue" && exit 1
+layer: $(STAMP)
+	$(BIN)/python -m devkit.build layer
+
+package: $(STAMP)
+	$(BIN)/python -m devkit.build package
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build
