@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import email.utils
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +53,20 @@ class Request:
             return json.loads(self.body or b"null")
         except (ValueError, UnicodeDecodeError):
             raise HTTPError(400, "InvalidArgument", "the body is not valid JSON") from None
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header as seconds (a delta or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, float(when.timestamp()) - time.time())
 
 
 def _text(value: object, name: str) -> str:

@@ -11,6 +11,7 @@ import pytest
 from jobwatch import logs, watches
 from jobwatch.deadline import Deadline, from_context
 from jobwatch.errors import InvalidInputError
+from jobwatch.httpmessage import retry_after_seconds
 
 
 class TestDeadline:
@@ -78,3 +79,22 @@ class TestLogs:
         line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert line["requestId"] == "req-7" and line["jobId"] == "b1" and line["level"] == "INFO"
         assert "super-secret-key" not in line["message"] and "***" in line["message"]
+
+
+class TestRetryAfter:
+    @pytest.mark.parametrize(
+        ("value", "low", "high"), [("7", 7, 7), ("0", 0, 0), (None, None, None), ("soon", None, None)]
+    )
+    def test_seconds_and_junk(self, value: str | None, low: float | None, high: float | None) -> None:
+        """Delta seconds are read as such; absent or unreadable values are None."""
+        got = retry_after_seconds(value)
+        assert got == low == high or (got is not None and low is not None and high is not None and low <= got <= high)
+
+    def test_http_date(self) -> None:
+        """An HTTP date two minutes ahead is about 120 seconds."""
+        from datetime import datetime, timedelta, timezone
+        from email.utils import format_datetime
+
+        when = format_datetime(datetime.now(timezone.utc) + timedelta(minutes=2), usegmt=True)
+        got = retry_after_seconds(when)
+        assert got is not None and 110 <= got <= 121

@@ -8,7 +8,6 @@ is retried only when it certainly did not reach CI: a retried POST can start a d
 from __future__ import annotations
 
 import base64
-import email.utils
 import hashlib
 import logging
 import random
@@ -37,6 +36,7 @@ from ..errors import (
     MalformedXMLError,
     UnsafeXMLError,
 )
+from ..httpmessage import retry_after_seconds
 from . import xmldoc
 from .models import (
     JOB_TYPES,
@@ -386,19 +386,6 @@ def _never_connected(exc: requests.ConnectionError) -> bool:
     return "NewConnectionError" in text or "NameResolutionError" in text or "Connection refused" in text
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, float(when.timestamp()) - time.time())
-
-
 def error_from_response(op: str, response: requests.Response, content: bytes | None = None) -> CIError:
     """Translate a non-2xx CI answer into the error tree, with CI's Code, Message, RequestId and TraceId."""
     if content is None:
@@ -419,7 +406,7 @@ def error_from_response(op: str, response: requests.Response, content: bytes | N
     fields: dict[str, Any] = {"status": status, "ci_code": code, "request_id": request_id, "trace_id": trace_id}
     text = f"CI {op} failed: {message or response.reason or status}"
     if status == 429 or code in _THROTTLE_CODES:
-        return CIThrottledError(text, retry_after=_retry_after(response.headers.get("Retry-After")), **fields)
+        return CIThrottledError(text, retry_after=retry_after_seconds(response.headers.get("Retry-After")), **fields)
     if status >= 500 and status != 501:
         return CITransientError(text, **fields)
     if status in (401, 403):

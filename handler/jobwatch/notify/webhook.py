@@ -6,9 +6,7 @@ SNI and certificate check use the URL's host name: no second DNS lookup, no rebi
 
 from __future__ import annotations
 
-import email.utils
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +15,7 @@ import urllib3
 
 from ..deadline import Deadline
 from ..errors import InvalidInputError
+from ..httpmessage import retry_after_seconds
 from .guard import AddressGuard, Target
 
 MAX_RESPONSE_BYTES = 64 * 1024
@@ -31,20 +30,6 @@ class AttemptResult:
     error: str | None = None
     retry_after: float | None = None
     disable: bool = False  # 410 Gone: the receiver asks us to stop
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds (delta or HTTP date); None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, float(when.timestamp()) - time.time())
 
 
 def classify(status: int, retry_after: float | None) -> AttemptResult:
