@@ -96,7 +96,7 @@ def _page(ports: Ports, prefix: str, query: dict[str, str], keep: Callable[[dict
         scanned += 1
         last = key
         try:
-            document = ports.records._load(key)
+            document = ports.records.load(key)
         except JobwatchError:
             continue  # a damaged document is skipped, not fatal
         if document is not None and keep(document):

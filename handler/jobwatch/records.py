@@ -36,7 +36,8 @@ class Records:
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
 
-    def _load(self, key: str) -> dict[str, Any] | None:
+    def load(self, key: str) -> dict[str, Any] | None:
+        """The JSON object stored at ``key``; None when absent, ``StoreError`` when it is not a JSON object."""
         data = self.store.get(key)
         if data is None:
             return None
@@ -54,7 +55,7 @@ class Records:
         return f"jobs/{_checked(job_id)}.json"
 
     def job(self, job_id: str) -> dict[str, Any] | None:
-        return self._load(self.job_key(job_id))
+        return self.load(self.job_key(job_id))
 
     def put_job(self, record: dict[str, Any]) -> None:
         self.store.put(self.job_key(record["jobId"]), dumps(record))
@@ -73,7 +74,7 @@ class Records:
         return f"watches/{_checked(job_id)}.json"
 
     def watch(self, job_id: str) -> dict[str, Any] | None:
-        return self._load(self.watch_key(job_id))
+        return self.load(self.watch_key(job_id))
 
     def put_watch(self, watch: dict[str, Any]) -> None:
         self.store.put(self.watch_key(watch["jobId"]), dumps(watch))
@@ -84,7 +85,7 @@ class Records:
     def watches(self) -> list[dict[str, Any]]:
         found = []
         for key in self.store.list("watches/"):
-            document = self._load(key)
+            document = self.load(key)
             if document is not None:
                 found.append(document)
         return found
@@ -101,7 +102,7 @@ class Records:
         return self.store.create(self.event_key(event["id"]), dumps(event))
 
     def event(self, event_id: str) -> dict[str, Any] | None:
-        return self._load(self.event_key(event_id))
+        return self.load(self.event_key(event_id))
 
     def put_event(self, event: dict[str, Any]) -> None:
         self.store.put(self.event_key(event["id"]), dumps(event))
@@ -125,7 +126,7 @@ class Records:
         return self.store.create(self.claim_key(event_id, round_no), dumps(claim))
 
     def claim(self, event_id: str, round_no: int) -> dict[str, Any] | None:
-        return self._load(self.claim_key(event_id, round_no))
+        return self.load(self.claim_key(event_id, round_no))
 
     def delete_claim(self, event_id: str, round_no: int) -> None:
         self.store.delete(self.claim_key(event_id, round_no))
@@ -148,6 +149,6 @@ class Records:
 
     def latest_summary(self) -> dict[str, Any] | None:
         try:
-            return self._load(LATEST_SUMMARY)
+            return self.load(LATEST_SUMMARY)
         except StoreError:
             return None  # a damaged pointer is rebuilt by the next summary; the sweep starts afresh
