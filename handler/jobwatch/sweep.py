@@ -100,11 +100,12 @@ class Sweeper:
             observed = self._discover(history_from if baselined else None, deadline)
             pending = [i for i in (*known, *watches, *extra_ids) if i not in observed]
             # Past the deadline the describe waits for the next sweep, and this one stays incomplete.
-            discovered = not pending or not deadline.expired(self.margin)
-            if pending and discovered:
+            if pending and not deadline.expired(self.margin):
                 result = self.ci.describe(dict.fromkeys(pending), deadline=deadline)
                 observed.update((job.job_id, job) for job in result.jobs)
                 missing = result.non_exist_job_ids
+                pending = []
+            discovered = not pending
         except JobwatchError as exc:
             errors.append(f"{exc.code}: {exc}")
             log.warning("sweep discovery failed: %s", exc)
