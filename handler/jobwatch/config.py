@@ -56,7 +56,7 @@ class Settings:
     store: str = "file:.jobwatch"
     store_endpoint: str | None = None
     watch_all: bool = True
-    webhook_url: str | None = None
+    webhook_url: str | None = field(default=None, repr=False)  # its query may carry a receiver's token
     webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
     chain_function: str | None = None
     notify_on: str = "terminal"

@@ -166,8 +166,9 @@ class Dispatcher:
             delay = SCHEDULE[target["attempts"] - 1] * (0.9 + 0.2 * self.rng())
             delay = max(delay, result.retry_after or 0.0)
             target["nextAttemptAt"] = (now + timedelta(seconds=delay)).isoformat()
-        if not result.ok:
-            log.info("delivery to %s failed: %s", name, result.error, extra={"eventId": event["id"]})
+        if not result.ok:  # the URL's query may hold a receiver's token: log scheme, host and path only
+            shown = name.split("?", 1)[0]
+            log.info("delivery to %s failed: %s", shown, result.error, extra={"eventId": event["id"]})
 
     def _settle(self, event: dict[str, Any], round_no: int) -> None:
         event["round"] = round_no
