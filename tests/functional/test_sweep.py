@@ -374,3 +374,28 @@ class TestHandlerEvents:
         emulator.book.preload(2, seed=8)
         result = index.main_handler(TIMER, {"request_id": "r", "get_remaining_time_in_millis": lambda: 20_000})
         assert result["ok"] and result["jobsSeen"] == 2 and (tmp_path / "sweeps" / "latest.json").exists()
+
+
+def test_no_secret_reaches_logs_or_answers(
+    emulator: CIEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With DEBUG logs, sweeps, a failing CI call, API requests and deliveries print and return no secret."""
+    secrets = {"secret_key": CREDENTIALS.secret_key, "token": "session-token-123456", "api": "api-token-abcdef",
+               "webhook": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}  # fmt: skip
+    env = {"JOBWATCH_CI_ENDPOINT": emulator.url, "JOBWATCH_CI_BUCKET": "demo-1250000000",
+           "TENCENTCLOUD_SECRETID": CREDENTIALS.secret_id, "TENCENTCLOUD_SECRETKEY": secrets["secret_key"],
+           "TENCENTCLOUD_SESSIONTOKEN": secrets["token"], "JOBWATCH_API_TOKEN": secrets["api"],
+           "JOBWATCH_WEBHOOK_SECRET": secrets["webhook"], "JOBWATCH_WEBHOOK_URL": "http://127.0.0.1:9/hook?key=receiver-token-xyz",
+           "JOBWATCH_CALLBACK_ALLOW_NETS": "127.0.0.0/8", "JOBWATCH_STORE": f"file:{tmp_path}", "JOBWATCH_LOG_LEVEL": "DEBUG"}  # fmt: skip
+    emulator.book.preload(3, seed=21, duration=(1, 2))
+    answers = [handle(TIMER, CONTEXT, environ=env)]
+    emulator.clock.advance(30)
+    answers.append(handle(TIMER, CONTEXT, environ=env))  # events, a failing delivery (nothing on port 9)
+    emulator.options.secret_key = "rotated"  # CI now refuses our signature: the error is logged and answered
+    answers.append(handle(TIMER, CONTEXT, environ=env))
+    answers.append(handle({"httpMethod": "GET", "path": "/jobs", "headers": {"authorization": f"Bearer {secrets['api']}"}},
+                          CONTEXT, environ=env))  # fmt: skip
+    printed = capsys.readouterr().out + json.dumps(answers)
+    assert "InvalidAuthorization" in printed and "delivery to webhook:http://127.0.0.1:9/hook failed" in printed
+    for name, value in {**secrets, "receiver": "receiver-token-xyz"}.items():
+        assert value not in printed, name
