@@ -137,11 +137,15 @@ class Records:
                 yield key[len("events/") : -len(".json")]
 
     # sweeps
-    def put_summary(self, summary: dict[str, Any]) -> str:
-        """Store a sweep's summary under its day and time, and as the latest unless a newer one is there."""
+    def put_summary(self, summary: dict[str, Any], state_keys: tuple[str, ...] = ("known", "stuckReported")) -> str:
+        """Store a sweep's summary under its day and time, and as the latest unless a newer one is there.
+
+        Only the latest keeps ``state_keys`` (what the next sweep starts from, which grows with the active jobs):
+        a dated summary a minute, each carrying every active job, would cost more than the records themselves.
+        """
         started = datetime.fromisoformat(summary["startedAt"]).astimezone(timezone.utc)
         key = f"sweeps/{started:%Y-%m-%d}/{started:%H%M%S.%f}-{summary['sweepId']}.json"
-        self.store.put(key, dumps(summary))
+        self.store.put(key, dumps({k: v for k, v in summary.items() if k not in state_keys}))
         latest = self.latest_summary()
         if latest is None or latest.get("startedAt", "") <= summary["startedAt"]:
             self.store.put(LATEST_SUMMARY, dumps(summary))

@@ -399,3 +399,14 @@ def test_no_secret_reaches_logs_or_answers(
     assert "InvalidAuthorization" in printed and "delivery to webhook:http://127.0.0.1:9/hook failed" in printed
     for name, value in {**secrets, "receiver": "receiver-token-xyz"}.items():
         assert value not in printed, name
+
+
+def test_dated_summaries_stay_small(emulator: CIEmulator, ports: Ports) -> None:
+    """Only sweeps/latest.json carries the per-job state; the dated summaries do not grow with active jobs."""
+    emulator.book.preload(200, seed=22, duration=(500, 600))
+    sweep(ports)
+    store = ports.records.store
+    (dated,) = [k for k in store.list("sweeps/") if k != "sweeps/latest.json"]
+    latest = json.loads(store.get("sweeps/latest.json") or b"")
+    assert len(latest["known"]) == 200 and "known" not in json.loads(store.get(dated) or b"")
+    assert len(store.get(dated) or b"") < 2000
