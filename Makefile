@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv test unit functional lint format typecheck emulator demo serve bench layer package clean
+.PHONY: help venv test test310 unit functional lint format typecheck emulator demo serve bench layer package clean
 
 help:
 	@echo "make test       the whole test suite (creates .venv on first use)"
@@ -25,6 +25,14 @@ $(STAMP): requirements-dev.txt layers/deps/requirements.txt
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# SCF runs Python 3.10: run the suite there too when this machine has one (pyenv keeps it under ~/.pyenv).
+PY310 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3.10 /usr/bin/python3.10 /usr/local/bin/python3.10))
+
+test310:
+	@if [ -z "$(PY310)" ]; then echo "no python3.10 on this machine: skipping the 3.10 run"; else \
+	  test -x .venv310/bin/python || $(PY310) -m venv .venv310; \
+	  .venv310/bin/python -m pip install --quiet -r requirements-dev.txt && .venv310/bin/python -m pytest -q; fi
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
@@ -63,4 +71,4 @@ package: $(STAMP)
 	$(BIN)/python -m devkit.build package
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build
+	rm -rf $(VENV) .venv310 .pytest_cache .mypy_cache .ruff_cache .hypothesis build
