@@ -222,6 +222,11 @@ class Sweeper:
         kind = ev.event_type(job.state, self.settings.notify_on) if report else None
         if kind:
             out.events += self._create(kind, seen.record, seen.previous_state, seen.sequence, watch, now)
+        elif watch is not None and job.terminal and not seen.transition and ev.event_type(job.state, "terminal"):
+            # The job had ended (and been recorded) before this watch was registered: its own targets hear of it
+            # now, in an event of their own, so the targets that were told before are not told twice.
+            out.events += self._create(ev.event_type(job.state, "terminal") or "", seen.record,
+                                       seen.previous_state, seen.sequence, watch, now, late_watch=True)  # fmt: skip
         if stuck_due:
             out.events += self._create(ev.STUCK, seen.record, seen.previous_state, 0, watch, now)
             out.stuck = True
@@ -245,6 +250,7 @@ class Sweeper:
         sequence: int,
         watch: dict[str, Any] | None,
         now: datetime,
+        late_watch: bool = False,
     ) -> list[dict[str, Any]]:
         event = ev.build_event(
             kind,
@@ -257,7 +263,12 @@ class Sweeper:
             record_url=self.records.job_url(record["jobId"]),
             now=now,
         )
-        event["targets"] = ev.delivery_targets(self.settings.webhook_url, self.settings.chain_function, watch, now)
+        if late_watch and watch is not None:
+            stamp = "".join(c for c in str(watch.get("createdAt", "")) if c.isdigit())
+            event["id"] = f"{event['id']}-w{stamp}"
+            event["targets"] = ev.delivery_targets(None, None, watch, now)
+        else:
+            event["targets"] = ev.delivery_targets(self.settings.webhook_url, self.settings.chain_function, watch, now)
         if event["targets"]:
             # The marker goes first: an event never exists without one while it has deliveries to make.
             self.records.put_outbox(event["id"])

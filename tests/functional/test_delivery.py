@@ -303,3 +303,21 @@ class TestChain:
             sweep(ports)
         (event,) = event_docs(ports)
         assert event["status"] == "pending" and "ResourceNotFound.Function" in event["attempts"][0]["error"]
+
+
+def test_watch_on_already_recorded_finished_job(
+    emulator: CIEmulator, store: ObjectStore, httpserver: HTTPServer
+) -> None:
+    """A watch registered after the job's end was recorded still gets the event, once, and only at its own URL."""
+    receiver = Receiver(httpserver)
+    ports = make_ports(emulator, store, webhook=receiver.url + "?global=1")
+    (job_id,) = finished_jobs(emulator, ports, 1)
+    sweep(ports)  # the end is recorded and told to the global webhook
+    assert len(receiver.requests) == 1
+    watch = {"action": "watch", "jobId": job_id, "callbackUrl": receiver.url + "?mine=1", "metadata": {"who": "late"}}
+    assert handle(watch, CONTEXT, ports=ports)["ok"]
+    sweep(ports)
+    sweep(ports)
+    assert len(receiver.requests) == 2 and receiver.requests[1]["payload"]["data"]["metadata"] == {"who": "late"}
+    ids = list(receiver.ids())
+    assert ids[0] == f"evt-{job_id}-success" and ids[1].startswith(f"evt-{job_id}-success-w")
