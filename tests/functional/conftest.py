@@ -100,3 +100,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
 def httpserver_listen_address() -> tuple[str, int]:
     """pytest-httpserver receivers listen on 127.0.0.1 (an ephemeral port), the address the allow-nets exempt."""
     return ("127.0.0.1", 0)
+
+
+def concurrently(target: Any, arguments: list[Any]) -> None:
+    """Run ``target(argument)`` for every argument in its own thread, started together, and wait for all."""
+    threads = [threading.Thread(target=target, args=(argument,)) for argument in arguments]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

@@ -28,7 +28,7 @@ from jobwatch.notify.webhook import WebhookSender
 from jobwatch.records import Records
 from jobwatch.store import FileStore, ObjectStore
 from tests.conftest import load_event
-from tests.functional.conftest import CREDENTIALS
+from tests.functional.conftest import CREDENTIALS, concurrently
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 TIMER = load_event("timer.json")
@@ -234,11 +234,7 @@ class TestWebhooks:
         group = [make_ports(emulator, store, webhook=receiver.url) for _ in range(4)]
         made = emulator.book.preload(30 if backend == "file" else 12, seed=12, duration=(3, 20))
         for _round in range(4):
-            threads = [threading.Thread(target=sweep, args=(p,)) for p in group]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+            concurrently(sweep, group)
             emulator.clock.advance(10)
         counts = receiver.ids()
         assert len(counts) == len(made) and set(counts.values()) == {1}

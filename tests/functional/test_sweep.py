@@ -20,7 +20,7 @@ from jobwatch.records import Records
 from jobwatch.store import FileStore, ObjectStore
 from jobwatch.sweep import Sweeper
 from tests.conftest import load_event
-from tests.functional.conftest import CREDENTIALS
+from tests.functional.conftest import CREDENTIALS, concurrently
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 CONTEXT = {"request_id": "test-request", "time_limit_in_ms": 60_000}
@@ -254,11 +254,7 @@ def test_concurrent_sweeps_exactly_once(
             results.append(r)
 
     for _round in range(8):
-        threads = [threading.Thread(target=run, args=(p,)) for p in ports_list]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        concurrently(run, ports_list)
         emulator.clock.advance(7)
     assert all(r["ok"] for r in results)
     events = events_of(ports_list[0])
