@@ -88,8 +88,8 @@ def _page(ports: Ports, prefix: str, query: dict[str, str], keep: Callable[[dict
     items: list[dict[str, Any]] = []
     last = ""
     scanned = 0
-    for key in ports.records.store.list(prefix):
-        if key <= after or not key.endswith(".json"):
+    for key in ports.records.store.list(prefix, start_after=after):
+        if not key.endswith(".json"):
             continue
         if len(items) == limit or scanned == SCAN_LIMIT:
             return {"items": items, "nextCursor": _encode_cursor(last)}

@@ -60,6 +60,13 @@ class TestContract:
         assert list(store.list("sweeps/")) == ["sweeps/2026-01-01/000000.json"]
         assert list(store.list("events/")) == []
 
+    def test_list_after_a_key(self, store: ObjectStore) -> None:
+        """list(prefix, start_after=k) resumes strictly after k."""
+        for name in ("a", "b", "c"):
+            store.put(f"jobs/{name}.json", b"{}")
+        assert list(store.list("jobs/", start_after="jobs/a.json")) == ["jobs/b.json", "jobs/c.json"]
+        assert list(store.list("jobs/", start_after="jobs/c.json")) == []
+
     def test_delete_is_idempotent(self, store: ObjectStore) -> None:
         """delete() removes the object; deleting again is no error."""
         store.put("watches/a.json", b"{}")

@@ -18,8 +18,8 @@ class ObjectStore(Protocol):
     def create(self, key: str, data: bytes) -> bool:
         """Write only if absent; True if this call created it, False if it existed (the exactly-once primitive)."""
 
-    def list(self, prefix: str) -> Iterator[str]:
-        """Every key that starts with ``prefix``, in lexical order."""
+    def list(self, prefix: str, start_after: str = "") -> Iterator[str]:
+        """Every key that starts with ``prefix`` (and sorts after ``start_after``), in lexical order."""
 
     def delete(self, key: str) -> None:
         """Remove the object; no error when it is already gone."""

@@ -79,7 +79,7 @@ class FileStore:
             fh.write(data)
         return True
 
-    def list(self, prefix: str) -> Iterator[str]:
+    def list(self, prefix: str, start_after: str = "") -> Iterator[str]:
         directory = prefix.rpartition("/")[0]
         base = self._path(directory) if directory else self.root
         if not base.is_dir():
@@ -90,7 +90,7 @@ class FileStore:
                 if name.startswith(TMP_PREFIX):
                     continue
                 key = Path(dirpath, name).relative_to(self.root).as_posix()
-                if key.startswith(prefix):
+                if key.startswith(prefix) and key > start_after:
                     keys.append(key)
         return iter(sorted(keys))
 
