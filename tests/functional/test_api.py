@@ -145,15 +145,25 @@ class TestRoutes:
 
     def test_callback_refreshes_at_once(self, api: Ports, emulator: CIEmulator) -> None:
         """A CI callback runs a refresh: a job that just finished gets its event in the same call."""
-        emulator.clock.advance(600)  # the Job-type sample has finished by now
+        emulator.clock.advance(600)  # the Job-type sample has finished by now (and the last sweep is old)
         status, body, _ = call(api, "POST", "/ci-callback", query={"token": TOKEN}, token=None,
                                headers={"content-type": "application/json"},
                                body=json.dumps({"EventName": "TaskFinish", "JobsDetail": {"JobId": "j1", "State": "Success"}}))  # fmt: skip
         assert status == 202 and body["sweep"]["eventsEmitted"] == 1
         assert api.records.event(f"evt-{JOB_ID}-success") is not None
 
-    def test_callback_names_batch_job(self, api: Ports) -> None:
+    def test_callback_storm_refreshes_once(self, api: Ports, emulator: CIEmulator) -> None:
+        """Many callbacks within seconds (one per media job) trigger one refresh, not one each."""
+        emulator.clock.advance(600)
+        body = json.dumps({"EventName": "TaskFinish"})
+        answers = [call(api, "POST", "/ci-callback", body=body)[1]["sweep"] for _ in range(5)]
+        assert "jobsSeen" in answers[0] and all("skipped" in a for a in answers[1:])
+        emulator.clock.advance(11)
+        assert "jobsSeen" in call(api, "POST", "/ci-callback", body=body)[1]["sweep"]
+
+    def test_callback_names_batch_job(self, api: Ports, emulator: CIEmulator) -> None:
         """Batch-job IDs a callback carries are reported and described."""
+        emulator.clock.advance(60)
         xml = f"<Response><EventName>WorkflowFinish</EventName><WorkflowExecution><JobId>{JOB_ID}</JobId></WorkflowExecution></Response>"
         status, body, _ = call(api, "POST", "/ci-callback", headers={"content-type": "application/xml"}, body=xml)
         assert status == 202 and body["jobIds"] == [JOB_ID]
