@@ -82,9 +82,20 @@ class Records:
     def delete_watch(self, job_id: str) -> None:
         self.store.delete(self.watch_key(job_id))
 
+    def finish_watch(self, watch: dict[str, Any]) -> None:
+        """Move a watch whose job has ended to ``watches/finished/``: kept, but out of every sweep's reads."""
+        self.store.put(f"watches/finished/{_checked(watch['jobId'])}.json", dumps(watch))
+        self.delete_watch(watch["jobId"])
+
+    def finished_watch(self, job_id: str) -> dict[str, Any] | None:
+        return self.load(f"watches/finished/{_checked(job_id)}.json")
+
     def watches(self) -> list[dict[str, Any]]:
+        """The active watches (``watches/<jobId>.json``)."""
         found = []
         for key in self.store.list("watches/"):
+            if key.count("/") != 1:
+                continue
             document = self.load(key)
             if document is not None:
                 found.append(document)

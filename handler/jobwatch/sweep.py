@@ -92,7 +92,7 @@ class Sweeper:
         history_from: str | None = prev.get("historyFrom")
         errors: list[str] = []
 
-        watches = {w["jobId"]: w for w in self.records.watches() if not w.get("finishedAt")}
+        watches = {w["jobId"]: w for w in self.records.watches()}
         observed: dict[str, Job] = {}
         missing: tuple[str, ...] = ()
         discovered = False
@@ -234,7 +234,7 @@ class Sweeper:
             self.records.put_job(seen.record)
             out.written = True
         if watch is not None and job.terminal:
-            self.records.put_watch({**watch, "finishedAt": now.isoformat(), "finalState": job.state})
+            self.records.finish_watch({**watch, "finishedAt": now.isoformat(), "finalState": job.state})
         return out
 
     def _stuck_due(self, job: Job, now: datetime) -> bool:
@@ -287,7 +287,7 @@ class Sweeper:
                 if record is not None:
                     self.records.put_job(record)
                 if job_id in watches:
-                    self.records.put_watch({**watches[job_id], "finishedAt": now.isoformat(), "nonExistent": True})
+                    self.records.finish_watch({**watches[job_id], "finishedAt": now.isoformat(), "nonExistent": True})
                 outcomes.append(_Outcome(job_id, terminal=True, written=record is not None))
             except JobwatchError as exc:
                 outcomes.append(_Outcome(job_id, error=f"{exc.code}: {job_id}: {exc}"))

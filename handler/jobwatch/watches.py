@@ -58,7 +58,7 @@ def register(
         if not settings.webhook_secrets:
             raise InvalidInputError("callbackUrl needs JOBWATCH_WEBHOOK_SECRET set, to sign what is sent")
     existing = records.watch(fields["jobId"])
-    if existing is not None and all(existing.get(k) == v for k, v in fields.items()) and not existing.get("finishedAt"):
+    if existing is not None and all(existing.get(k) == v for k, v in fields.items()):
         return existing, False
     watch = {**fields, "createdAt": now.isoformat()}
     records.put_watch(watch)

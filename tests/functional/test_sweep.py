@@ -160,6 +160,7 @@ class TestDiffing:
         assert ports.records.job(ghost) == {**ports.records.job(ghost), "nonExistent": True}  # type: ignore[dict-item]
         second = sweep(ports)
         assert second["nonExistJobIds"] == [] and second["ciRequests"].get("describe") is None
+        assert ports.records.finished_watch(ghost)["nonExistent"] is True  # type: ignore[index]
 
     def test_watched_job_finished_before_first_sweep(self, emulator: CIEmulator, tmp_path: Path) -> None:
         """A watch on a job that already ended gets its event even on the very first sweep (with watch-all off)."""
@@ -173,7 +174,8 @@ class TestDiffing:
             "describe": 1,
             "total": 1,
         }
-        assert ports.records.watch(j.job_id)["finalState"] == "Success"  # type: ignore[index]
+        assert ports.records.watch(j.job_id) is None  # moved out of the sweeps' reads
+        assert ports.records.finished_watch(j.job_id)["finalState"] == "Success"  # type: ignore[index]
 
     def test_stuck_job_reported_once(self, emulator: CIEmulator, tmp_path: Path) -> None:
         """A job active longer than JOBWATCH_STUCK_AFTER gets one stuck event, however many sweeps follow."""
