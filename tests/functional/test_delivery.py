@@ -8,7 +8,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -317,3 +317,26 @@ def test_watch_on_already_recorded_finished_job(
     assert len(receiver.requests) == 2 and receiver.requests[1]["payload"]["data"]["metadata"] == {"who": "late"}
     ids = list(receiver.ids())
     assert ids[0] == f"evt-{job_id}-success" and ids[1].startswith(f"evt-{job_id}-success-w")
+
+
+def test_abandoned_claim_is_taken_over(emulator: CIEmulator, store: ObjectStore, httpserver: HTTPServer) -> None:
+    """A round claimed by a sweep that died blocks until its lease ends, then counts as failed and the next round
+    delivers; a live claim is respected."""
+    receiver = Receiver(httpserver, [503])  # the first attempt fails, so the event stays in the outbox
+    ports = make_ports(emulator, store, webhook=receiver.url)
+    finished_jobs(emulator, ports, 1)
+    sweep(ports)
+    (event,) = event_docs(ports)
+    assert event["round"] == 1 and event["status"] == "pending"
+    emulator.clock.advance(SCHEDULE[0] + 1)
+    now = ports.clock()
+    live = {"at": now.isoformat(), "expiresAt": (now + timedelta(minutes=3)).isoformat()}
+    assert ports.records.create_claim(event["id"], 2, live)  # another sweep is making round 2 right now
+    sweep(ports)
+    assert len(receiver.requests) == 1  # respected: nothing sent
+    emulator.clock.advance(4 * 60)  # ...and that sweep died: its lease runs out
+    sweep(ports)  # records the abandoned round
+    sweep(ports)  # makes round 3
+    (event,) = event_docs(ports)
+    assert len(receiver.requests) == 2 and event["status"] == "delivered" and event["round"] == 3
+    assert any(a["error"] == "a delivery round was claimed but never finished" for a in event["attempts"])

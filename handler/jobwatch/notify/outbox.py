@@ -132,10 +132,13 @@ class Dispatcher:
         claim = self.records.claim(event["id"], round_no)
         if claim is None or _parse(claim.get("expiresAt")) > now:
             return 0, 0
-        event["attempts"].append({"target": "*", "at": now.isoformat(), "status": None,
-                                  "error": "a delivery round was claimed but never finished"})  # fmt: skip
-        event["round"] = round_no
-        self.records.put_event(event)
+        current = self.records.event(event["id"])  # the holder may have recorded the round before it died
+        if current is None or int(current.get("round", 0)) + 1 != round_no:
+            return 0, 0
+        current.setdefault("attempts", []).append({"target": "*", "at": now.isoformat(), "status": None,
+                                                   "error": "a delivery round was claimed but never finished"})  # fmt: skip
+        current["round"] = round_no
+        self.records.put_event(current)
         return 0, 0
 
     def _send(self, target: dict[str, Any], event_id: str, body: bytes, deadline: Deadline) -> AttemptResult:
