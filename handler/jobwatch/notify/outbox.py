@@ -135,8 +135,10 @@ class Dispatcher:
         current = self.records.event(event["id"])  # the holder may have recorded the round before it died
         if current is None or int(current.get("round", 0)) + 1 != round_no:
             return 0, 0
-        current.setdefault("attempts", []).append({"target": "*", "at": now.isoformat(), "status": None,
-                                                   "error": "a delivery round was claimed but never finished"})  # fmt: skip
+        abandoned = "a delivery round was claimed but never finished"
+        current.setdefault("attempts", []).append(
+            {"target": "*", "at": now.isoformat(), "status": None, "error": abandoned}
+        )
         current["round"] = round_no
         self.records.put_event(current)
         return 0, 0
