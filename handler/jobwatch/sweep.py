@@ -222,11 +222,13 @@ class Sweeper:
         kind = ev.event_type(job.state, self.settings.notify_on) if report else None
         if kind:
             out.events += self._create(kind, seen.record, seen.previous_state, seen.sequence, watch, now)
-        elif watch is not None and job.terminal and not seen.transition and ev.event_type(job.state, "terminal"):
+        elif watch is not None and job.terminal and not seen.transition:
             # The job had ended (and been recorded) before this watch was registered: its own targets hear of it
             # now, in an event of their own, so the targets that were told before are not told twice.
-            out.events += self._create(ev.event_type(job.state, "terminal") or "", seen.record,
-                                       seen.previous_state, seen.sequence, watch, now, late_watch=True)  # fmt: skip
+            kind = ev.TERMINAL_TYPES[job.state]
+            out.events += self._create(
+                kind, seen.record, seen.previous_state, seen.sequence, watch, now, late_watch=True
+            )
         if stuck_due:
             out.events += self._create(ev.STUCK, seen.record, seen.previous_state, 0, watch, now)
             out.stuck = True
