@@ -32,6 +32,7 @@ from ..errors import (
     CIPermanentError,
     CIThrottledError,
     CITransientError,
+    ConfigError,
     InvalidInputError,
     MalformedXMLError,
     UnsafeXMLError,
@@ -112,8 +113,6 @@ class CIClient:
     def from_settings(cls, settings: Settings, **options: Any) -> CIClient:
         """A client for the watched bucket, from the function's settings."""
         if settings.credentials is None:
-            from ..errors import ConfigError
-
             raise ConfigError("TENCENTCLOUD_SECRETID", "credentials are required for CI calls")
         return cls(settings.ci_base_url(), settings.credentials, **options)
 
