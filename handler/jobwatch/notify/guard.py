@@ -2,7 +2,7 @@
 
 It resolves the host once, refuses unless *every* address is global (private, loopback, link-local and metadata,
 CGNAT, reserved, multicast, IPv6 unique-local/link-local, and IPv4 hidden in IPv6 mapped/6to4/NAT64/Teredo/
-compatible forms are all refused), refuses legacy numeric host forms (``2130706433``, ``0x7f.1``, ``0177.0.0.1``)
+compatible, SIIT-translated and ISATAP forms are all refused), refuses legacy numeric host forms (``2130706433``, ``0x7f.1``, ``0177.0.0.1``)
 and metadata host names, and returns the address it checked so the sender connects to exactly that one.
 ``http://`` is accepted only for addresses inside the configured allow-nets (the demo and tests).
 """
@@ -32,8 +32,12 @@ BLOCKED_NETWORKS: tuple[Network, ...] = tuple(
         "fec0::/10", "ff00::/8",
     )
 )  # fmt: skip
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
-IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+# Forms that carry an IPv4 address in their last 32 bits (RFC 6052 NAT64, RFC 8215 local-use NAT64 as a /96,
+# RFC 6145 SIIT "translated", RFC 4291 "compatible").
+LAST_32_BITS = tuple(
+    ipaddress.ip_network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "::ffff:0:0:0/96", "::/96")
+)
+ISATAP_IDS = (0x00005EFE, 0x02005EFE)  # RFC 5214 interface identifiers: 0000:5efe or 0200:5efe, then the IPv4
 BLOCKED_NAMES = ("localhost", "metadata.tencentyun.com", "metadata.google.internal", "metadata")
 BLOCKED_SUFFIXES = (".localhost", ".internal", ".local", ".localdomain", ".intranet")
 MAX_URL_LENGTH = 2048
@@ -64,7 +68,8 @@ class Target:
 
 
 def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
-    """IPv4 addresses an IPv6 address carries: mapped, 6to4, Teredo (server and client), NAT64, compatible."""
+    """IPv4 addresses an IPv6 address carries: mapped, translated (SIIT), NAT64 (well-known and local-use),
+    6to4, Teredo (server and client), ISATAP, compatible."""
     found = []
     if ip.ipv4_mapped:
         found.append(ip.ipv4_mapped)
@@ -72,8 +77,11 @@ def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
         found.append(ip.sixtofour)
     if ip.teredo:
         found.extend(ip.teredo)
-    if ip in NAT64 or (ip in IPV4_COMPATIBLE and int(ip) > 1):
-        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    value = int(ip)
+    if any(ip in net for net in LAST_32_BITS) and value > 1:
+        found.append(ipaddress.IPv4Address(value & 0xFFFFFFFF))
+    elif (value >> 32) & 0xFFFFFFFF in ISATAP_IDS:
+        found.append(ipaddress.IPv4Address(value & 0xFFFFFFFF))
     return found
 
 
@@ -127,8 +135,10 @@ class AddressGuard:
         host = (parts.hostname or "").rstrip(".")
         if not host:
             raise RefusedURLError("callback URL has no host")
-        if "%" in host:
-            raise RefusedURLError("callback URL must not name an IPv6 zone")
+        if "%" in host:  # a zone only exists inside brackets; elsewhere it is an encoded name a resolver won't read
+            if "[" in parts.netloc:
+                raise RefusedURLError("callback URL must not name an IPv6 zone")
+            raise RefusedURLError("callback host is percent-encoded: write the host name plainly")
         if host in BLOCKED_NAMES or host.endswith(BLOCKED_SUFFIXES):
             raise RefusedURLError(f"callback host {host} is internal")
         port = port or (443 if parts.scheme == "https" else 80)
