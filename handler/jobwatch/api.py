@@ -20,7 +20,7 @@ from . import callbacks, watches
 from .ci.models import is_valid_job_id
 from .deadline import Deadline
 from .errors import CIError, InvalidInputError, JobwatchError
-from .httpmessage import HTTPError, Request, error_response, normalise, respond
+from .httpmessage import HTTPError, Request, error_body, error_response, normalise, respond
 
 if TYPE_CHECKING:
     from .entry import Ports
@@ -44,7 +44,7 @@ class Route:
 
     @property
     def regex(self) -> re.Pattern[str]:
-        return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.pattern) + "/?$")
+        return re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.pattern) + "/?")
 
 
 def _bad(message: str) -> HTTPError:
@@ -61,7 +61,7 @@ def _limit(query: dict[str, str]) -> int:
     raw = query.get("limit", "")
     if raw == "":
         return PAGE_DEFAULT
-    if not raw.isdigit() or not 1 <= int(raw) <= PAGE_MAX:
+    if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= PAGE_MAX:  # isdigit() admits "²"
         raise _bad(f"limit must be 1-{PAGE_MAX}")
     return int(raw)
 
@@ -220,7 +220,7 @@ def _authorise(ports: Ports, request: Request, route: Route) -> None:
 def _match(request: Request) -> tuple[Route, dict[str, str]]:
     allowed = []
     for route in ROUTES:
-        found = route.regex.match(request.path)
+        found = route.regex.fullmatch(request.path)  # match() with $ would accept a trailing newline
         if found:
             if route.method == request.method:
                 return route, found.groupdict()
@@ -241,8 +241,8 @@ def handle(event: dict[str, Any], ports: Ports, deadline: Deadline) -> dict[str,
     except HTTPError as exc:
         return error_response(exc)
     except CIError as exc:  # CI's trouble, not the caller's
-        return respond(503, {"error": {"code": exc.code, "message": exc.message}}, {"Retry-After": "30"})
+        return respond(503, {"error": error_body(exc)}, {"Retry-After": "30"})
     except InvalidInputError as exc:
-        return respond(400 if exc.code != "NotFound" else 404, {"error": {"code": exc.code, "message": exc.message}})
+        return respond(400 if exc.code != "NotFound" else 404, {"error": error_body(exc)})
     except JobwatchError as exc:
         return error_response(exc)

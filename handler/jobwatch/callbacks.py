@@ -6,12 +6,12 @@ They never name the batch job itself finishing (ci-api.md §7), so a callback is
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from . import jsoncodec
 from .ci import xmldoc
 from .errors import MalformedXMLError, UnsafeXMLError
 from .httpmessage import HTTPError
@@ -44,9 +44,9 @@ def parse(body: bytes, content_type: str) -> Notice:
         raise HTTPError(400, "InvalidArgument", "the callback body is empty")
     if content_type in ("application/json", "text/json") or (not content_type and text[:1] in (b"{", b"[")):
         try:
-            document: Any = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise HTTPError(400, "InvalidArgument", "the callback body is not valid JSON") from None
+            document: Any = jsoncodec.loads(body)
+        except jsoncodec.JSONRefusedError as exc:
+            raise HTTPError(400, "InvalidArgument", f"the callback body is refused: {exc}") from None
         if isinstance(document, dict) and isinstance(document.get("Response"), dict):
             document = document["Response"]
     elif (content_type in ("application/xml", "text/xml", "") and text[:1] == b"<") or content_type.endswith("+xml"):

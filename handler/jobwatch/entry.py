@@ -7,7 +7,6 @@ is logged with the request id and answered as an error result.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -17,13 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import api, logs, watches
+from . import api, jsoncodec, logs, watches
 from .ci.client import CIClient
 from .ci.models import is_valid_job_id
 from .config import Settings
 from .deadline import Deadline, from_context
 from .errors import ConfigError, InvalidInputError, JobwatchError
-from .httpmessage import error_response, respond
+from .httpmessage import error_body, error_response, respond
 from .notify.chain import ChainInvoker
 from .notify.guard import AddressGuard
 from .notify.outbox import Dispatcher
@@ -114,17 +113,17 @@ def handle(
             return _dispatch(event, ports, deadline)
         except JobwatchError as exc:
             log.warning("invocation failed: %s", exc, extra={"code": exc.code})
-            return error_response(exc) if is_http else error_result(exc.code, exc.message)
+            return error_response(exc) if is_http else {"ok": False, "error": error_body(exc)}
         except Exception:
             log.exception("unexpected error")
             message = f"unexpected error; see the function log for request {request_id or '-'}"
             if is_http:
-                return respond(500, {"error": {"code": "InternalError", "message": message}})
-            return error_result("InternalError", message)
+                return respond(500, {"error": {"code": "InternalError", "message": message, "source": "jobwatch"}})
+            return error_result("InternalError", message, "jobwatch")
 
 
-def error_result(code: str, message: str) -> dict[str, Any]:
-    return {"ok": False, "error": {"code": code, "message": message}}
+def error_result(code: str, message: str, source: str = "caller") -> dict[str, Any]:
+    return {"ok": False, "error": {"code": code, "message": message, "source": source}}
 
 
 def _dispatch(event: object, ports: Ports, deadline: Deadline) -> Any:
@@ -151,8 +150,10 @@ def _timer_options(message: object) -> dict[str, Any]:
     if not isinstance(message, str) or not message.strip():
         return {}
     try:
-        value = json.loads(message)
-    except ValueError:
+        value = jsoncodec.loads(message)
+    except jsoncodec.JSONRefusedError as exc:
+        if message.lstrip()[:1] in ("{", "["):
+            log.warning("timer Message ignored: %s", exc)
         return {}
     return value if isinstance(value, dict) else {}
 

@@ -20,7 +20,9 @@ Callers decide "retry later" or "give up" from the branch alone::
             ├── CIAuthError         401/403: signature, credentials, permission
             └── CINotFoundError     404 or ResourceNotFound
 
-Every CI error carries CI's ``Code``, ``Message``, ``RequestId``, ``TraceId`` and the HTTP status.
+Every CI error carries CI's ``Code``, ``Message``, ``RequestId``, ``TraceId`` and the HTTP status; its ``code`` is
+CI's own with a ``CI.`` prefix (``CI.InternalError``), so CI's failures never pass for jobwatch's own.
+Every error names its ``source``: ``caller`` (bad input), ``ci``, ``store``, ``config``, or ``jobwatch``.
 Adapters translate third-party exceptions into this tree with ``raise ... from exc``.
 """
 
@@ -31,6 +33,7 @@ class JobwatchError(Exception):
     """Root of every error jobwatch raises on purpose."""
 
     code: str = "InternalError"
+    source: str = "jobwatch"  # who failed: caller, ci, store, config or jobwatch
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -49,6 +52,7 @@ class ConfigError(PermanentError):
     """Raised when an environment variable holds a value jobwatch cannot use."""
 
     code = "InvalidConfiguration"
+    source = "config"
 
     def __init__(self, variable: str, problem: str) -> None:
         super().__init__(f"{variable}: {problem}")
@@ -59,18 +63,21 @@ class InvalidInputError(PermanentError):
     """Raised for a bad argument, job ID or request body from our own caller."""
 
     code = "InvalidArgument"
+    source = "caller"
 
 
 class StoreUnavailableError(TransientError):
     """The store did not answer in time, or answered 5xx or throttled."""
 
     code = "StoreUnavailable"
+    source = "store"
 
 
 class StoreError(PermanentError):
     """The store refused the request, or holds data we cannot use."""
 
     code = "StoreError"
+    source = "store"
 
 
 class XMLError(PermanentError):
@@ -90,6 +97,8 @@ class UnsafeXMLError(XMLError):
 class CIError(JobwatchError):
     """Common fields of every error that came from (or on the way to) CI."""
 
+    source = "ci"
+
     def __init__(
         self,
         message: str,
@@ -105,7 +114,7 @@ class CIError(JobwatchError):
         self.request_id = request_id
         self.trace_id = trace_id
         if ci_code:
-            self.code = ci_code
+            self.code = f"CI.{ci_code}"
 
     def __str__(self) -> str:
         parts = [self.message]

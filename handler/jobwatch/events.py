@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from typing import Any
+
+from . import jsoncodec
 
 TERMINAL_TYPES = {
     "Success": "ci.batchjob.succeeded",
@@ -74,9 +75,9 @@ def build_event(
         "record": record_url,
     }
     payload = {"type": kind, "timestamp": utc_stamp(now), "data": data}
-    if len(json.dumps(payload, ensure_ascii=False).encode()) > MAX_BODY_BYTES:
+    if len(jsoncodec.dumps(payload, ensure_ascii=False).encode()) > MAX_BODY_BYTES:
         data["input"], data["operation"], data["truncated"] = {}, {}, True
-        if len(json.dumps(payload, ensure_ascii=False).encode()) > MAX_BODY_BYTES:
+        if len(jsoncodec.dumps(payload, ensure_ascii=False).encode()) > MAX_BODY_BYTES:
             data["metadata"], data["message"] = {}, (data["message"] or "")[:1000]
     eid = event_id(record["jobId"], kind, state, sequence)
     return {
@@ -120,4 +121,4 @@ def delivery_targets(
 
 def body_bytes(payload: dict[str, Any]) -> bytes:
     """The exact bytes POSTed and signed: one deterministic serialisation, the same on every attempt."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return jsoncodec.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()

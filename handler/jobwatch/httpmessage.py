@@ -10,14 +10,15 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import jsoncodec
 from .errors import JobwatchError, PermanentError
 
 MAX_BODY_BYTES = 64 * 1024
+MAX_BASE64_CHARS = (MAX_BODY_BYTES + 2) // 3 * 4 + 4  # checked before decoding
 JSON_TYPE = "application/json; charset=utf-8"
 
 
@@ -29,6 +30,7 @@ class HTTPError(PermanentError):
         self.status = status
         self.code = code
         self.headers = headers or {}
+        self.source = "config" if status == 503 else "caller"
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,9 @@ class Request:
         if self.content_type not in ("application/json", ""):
             raise HTTPError(415, "UnsupportedMediaType", "send the body as application/json")
         try:
-            return json.loads(self.body or b"null")
-        except (ValueError, UnicodeDecodeError):
-            raise HTTPError(400, "InvalidArgument", "the body is not valid JSON") from None
+            return jsoncodec.loads(self.body or b"null")
+        except jsoncodec.JSONRefusedError as exc:
+            raise HTTPError(400, "InvalidArgument", f"the body is refused: {exc}") from None
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -100,6 +102,8 @@ def normalise(event: dict[str, Any]) -> Request:
         body = b""
     elif not isinstance(body_text, str):
         raise HTTPError(400, "InvalidArgument", "the body must be a string")
+    elif len(body_text) > MAX_BASE64_CHARS or (len(body_text) > MAX_BODY_BYTES and not event.get("isBase64Encoded")):
+        raise HTTPError(413, "PayloadTooLarge", f"bodies are limited to {MAX_BODY_BYTES} bytes")
     elif event.get("isBase64Encoded") is True:
         try:
             body = base64.b64decode(body_text, validate=True)
@@ -120,7 +124,7 @@ def respond(status: int, body: Any = None, headers: dict[str, str] | None = None
         "isBase64Encoded": False,
         "statusCode": status,
         "headers": {"Content-Type": JSON_TYPE, "Cache-Control": "no-store", **(headers or {})},
-        "body": "" if body is None else json.dumps(body, ensure_ascii=False),
+        "body": "" if body is None else jsoncodec.dumps(body, ensure_ascii=False),
     }
 
 
@@ -134,4 +138,9 @@ def error_response(exc: JobwatchError) -> dict[str, Any]:
     else:
         status = STATUS_OF_CODE.get(exc.code, 400 if isinstance(exc, PermanentError) else 503)
         headers = {"Retry-After": "30"} if status == 503 else {}
-    return respond(status, {"error": {"code": exc.code, "message": exc.message}}, headers)
+    return respond(status, {"error": error_body(exc)}, headers)
+
+
+def error_body(exc: JobwatchError) -> dict[str, str]:
+    """``{"code", "message", "source"}``: what failed, and who (caller, ci, store, config or jobwatch)."""
+    return {"code": exc.code, "message": exc.message, "source": exc.source}

@@ -32,7 +32,10 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        text = json.dumps(entry, ensure_ascii=False, default=str)
+        try:
+            text = json.dumps(entry, ensure_ascii=False, default=str, allow_nan=False)
+        except ValueError:  # a non-finite number in an extra field: written as text, never as bare NaN
+            text = json.dumps({k: v if isinstance(v, str) else repr(v) for k, v in entry.items()}, ensure_ascii=False)
         for secret in self.secrets:
             text = text.replace(secret, "***")
         return text

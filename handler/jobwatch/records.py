@@ -7,21 +7,23 @@
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
+from . import jsoncodec
 from .ci.models import is_valid_job_id
 from .errors import InvalidInputError, StoreError
 from .store.base import ObjectStore
 
 LATEST_SUMMARY = "sweeps/latest.json"
+EVENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 def dumps(document: dict[str, Any]) -> bytes:
-    """Stable JSON bytes: sorted keys, UTF-8."""
-    return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    """Stable JSON bytes: sorted keys, UTF-8; NaN and Infinity raise ``ValueError`` rather than being written."""
+    return jsoncodec.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _checked(job_id: str) -> str:
@@ -42,7 +44,7 @@ class Records:
         if data is None:
             return None
         try:
-            document = json.loads(data)
+            document = jsoncodec.loads(data, max_depth=256)
         except ValueError as exc:
             raise StoreError(f"{key} is not valid JSON") from exc
         if not isinstance(document, dict):
@@ -104,8 +106,8 @@ class Records:
     # events
     @staticmethod
     def event_key(event_id: str) -> str:
-        if not event_id or "/" in event_id or "." in event_id or len(event_id) > 128:
-            raise InvalidInputError("not an event id")
+        if not isinstance(event_id, str) or not EVENT_ID_RE.fullmatch(event_id):
+            raise InvalidInputError("event ids are 1-128 characters of A-Z, a-z, 0-9, _ and -")
         return f"events/{event_id}.json"
 
     def create_event(self, event: dict[str, Any]) -> bool:

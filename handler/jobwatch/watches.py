@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
+from . import jsoncodec
 from .ci.models import is_valid_job_id
 from .config import FUNCTION_RE, Settings
 from .errors import InvalidInputError
@@ -40,7 +40,11 @@ def validate(request: object) -> dict[str, Any]:
     if metadata is not None:
         if not isinstance(metadata, dict):
             raise InvalidInputError("metadata must be a JSON object")
-        if len(json.dumps(metadata, ensure_ascii=False).encode()) > MAX_METADATA_BYTES:
+        try:
+            jsoncodec.check(metadata)
+        except jsoncodec.JSONRefusedError as exc:
+            raise InvalidInputError(f"metadata: {exc}") from None
+        if len(jsoncodec.dumps(metadata, ensure_ascii=False).encode()) > MAX_METADATA_BYTES:
             raise InvalidInputError(f"metadata must be at most {MAX_METADATA_BYTES} bytes of JSON")
     return {"jobId": job_id, "callbackUrl": callback, "chainFunction": chain, "metadata": metadata or {}}
 

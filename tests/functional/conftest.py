@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from devkit.ciemu import TEST_SECRET_ID, TEST_SECRET_KEY, CIEmulator
+from devkit.ciemu import CIEmulator, EmulatedJob
 from jobwatch.ci import CIClient
 from jobwatch.config import Credentials
+from jobwatch.entry import Ports, handle
 from jobwatch.store import FileStore, ObjectStore
 from jobwatch.store.s3 import S3Store
-
-CREDENTIALS = Credentials(TEST_SECRET_ID, TEST_SECRET_KEY)
+from tests.functional.apitools import CREDENTIALS, JOB_ID, WORKFLOW_ID, build_ports
 
 
 @pytest.fixture
@@ -109,3 +109,18 @@ def concurrently(target: Any, arguments: list[Any]) -> None:
         thread.start()
     for thread in threads:
         thread.join()
+
+
+@pytest.fixture
+def api(emulator: CIEmulator, tmp_path: Path) -> Ports:
+    """Ports with the two sample jobs of events/ in the emulator; one has finished and has its event."""
+    now = emulator.clock()
+    emulator.book.add(EmulatedJob(WORKFLOW_ID, "Workflow", "demo", now, {"Prefix": "in/"}, {"WorkflowIds": "w1"},
+                                  submitted_for=1, running_for=5))  # fmt: skip
+    emulator.book.add(EmulatedJob(JOB_ID, "Job", "demo", now, {"Prefix": "in/"}, {"Tag": "Transcode"},
+                                  submitted_for=1, running_for=500))  # fmt: skip
+    ports = build_ports(emulator, tmp_path / "store")
+    handle({"action": "sweep"}, {}, ports=ports)
+    emulator.clock.advance(30)
+    handle({"action": "sweep"}, {}, ports=ports)
+    return ports

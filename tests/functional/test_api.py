@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -14,76 +12,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from devkit.ciemu import CIEmulator, EmulatedJob
+from devkit.ciemu import CIEmulator
 from jobwatch.api import ROUTES
 from jobwatch.ci import CIClient
 from jobwatch.config import Settings
 from jobwatch.entry import Ports, handle
-from jobwatch.notify.guard import AddressGuard
-from jobwatch.notify.outbox import Dispatcher
-from jobwatch.notify.webhook import WebhookSender
 from jobwatch.records import Records
 from jobwatch.store import FileStore
 from tests.conftest import load_event
-from tests.functional.conftest import CREDENTIALS
-
-ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "change-me"
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-WORKFLOW_ID, JOB_ID = "b3deffea2f84911ec9cb15254008618d9", "be8f65004eb8511eaaed4f377124a303c"
-SHAPES = ("functionurl", "apigateway")
-
-
-def build_ports(emulator: CIEmulator, root: Path, **env: str) -> Ports:
-    settings = Settings.from_env({
-        "JOBWATCH_CI_ENDPOINT": emulator.url, "JOBWATCH_CI_BUCKET": "demo-1250000000",
-        "JOBWATCH_API_TOKEN": TOKEN, "JOBWATCH_WEBHOOK_SECRET": SECRET, **env,
-    })  # fmt: skip
-    client = CIClient(emulator.url, CREDENTIALS, sleep=lambda s: None)
-    # Public names resolve to a public address; the network guard of tests/netguard.py stops any dial to it.
-    guard = AddressGuard(resolver=lambda host, port: ["93.184.216.34"])
-    records = Records(FileStore(root))
-    clock: Callable[[], datetime] = lambda: datetime.fromtimestamp(emulator.clock(), timezone.utc)  # noqa: E731
-    notifier = Dispatcher(records, settings.webhook_secrets, webhooks=WebhookSender(guard), now=clock)
-    return Ports(settings, records, lambda: client, notifier=notifier, guard=guard, clock=clock)
-
-
-@pytest.fixture
-def api(emulator: CIEmulator, tmp_path: Path) -> Ports:
-    """Ports with the two sample jobs of events/ in the emulator; one has finished and has its event."""
-    now = emulator.clock()
-    emulator.book.add(EmulatedJob(WORKFLOW_ID, "Workflow", "demo", now, {"Prefix": "in/"}, {"WorkflowIds": "w1"},
-                                  submitted_for=1, running_for=5))  # fmt: skip
-    emulator.book.add(EmulatedJob(JOB_ID, "Job", "demo", now, {"Prefix": "in/"}, {"Tag": "Transcode"},
-                                  submitted_for=1, running_for=500))  # fmt: skip
-    ports = build_ports(emulator, tmp_path / "store")
-    handle({"action": "sweep"}, {}, ports=ports)
-    emulator.clock.advance(30)
-    handle({"action": "sweep"}, {}, ports=ports)
-    return ports
-
-
-def call(ports: Ports, method: str, path: str, *, shape: str = "functionurl", query: dict[str, str] | None = None,
-         headers: dict[str, str] | None = None, body: str | bytes | None = None, token: str | None = TOKEN,
-         b64: bool = False) -> tuple[int, Any, dict[str, Any]]:  # fmt: skip
-    """Send one HTTP event of the given shape through main_handler; (status, parsed body, headers)."""
-    all_headers = {"content-type": "application/json"} if body is not None else {}
-    if token is not None:
-        all_headers["authorization"] = f"Bearer {token}"
-    all_headers.update(headers or {})
-    raw = body.encode() if isinstance(body, str) else body
-    text = base64.b64encode(raw or b"").decode() if b64 else (raw or b"").decode("utf-8", "replace")
-    event: dict[str, Any] = {"httpMethod": method, "path": path, "headers": all_headers, "queryString": query or {},
-                             "body": text}  # fmt: skip
-    if shape == "apigateway":
-        event.update(requestContext={"path": path, "httpMethod": method, "sourceIp": "203.0.113.9", "stage": "release"},
-                     isBase64Encoded=b64, queryStringParameters=query or {})  # fmt: skip
-    elif b64:
-        event["isBase64Encoded"] = True
-    result = handle(event, {"request_id": "api-test"}, ports=ports)
-    assert set(result) == {"isBase64Encoded", "statusCode", "headers", "body"}
-    return result["statusCode"], json.loads(result["body"]) if result["body"] else None, result["headers"]
-
+from tests.functional.apitools import CREDENTIALS, JOB_ID, ROOT, SHAPES, TOKEN, WORKFLOW_ID, call
 
 EXPECTED = {
     "healthz": 200, "jobs-list": 200, "jobs-live": 200, "watch-create": 201, "watch-delete": 204,
@@ -183,7 +120,7 @@ class TestRoutes:
         """When CI is down, a live query answers 503 with Retry-After, not 500."""
         emulator.faults.error_ratio = 1.0
         status, body, headers = call(api, "GET", f"/jobs/{JOB_ID}")
-        assert status == 503 and body["error"]["code"] == "InternalError" and headers["Retry-After"]
+        assert status == 503 and body["error"]["code"] == "CI.InternalError" and headers["Retry-After"]
 
 
 HOSTILE_XML = [
@@ -279,7 +216,7 @@ def test_bad_input(api: Ports, case: str, method: str, path: str, options: dict[
     else:
         got, body, _ = call(api, method, path, **options)
     assert got == status, body
-    assert set(body["error"]) == {"code", "message"} and body["error"]["message"]
+    assert set(body["error"]) == {"code", "message", "source"} and body["error"]["message"]
     assert api.records.watch("b1") is None
 
 

@@ -1,9 +1,10 @@
 """The SSRF guard: a callback URL may only lead to a globally routable address.
 
 It resolves the host once, refuses unless *every* address is global (private, loopback, link-local and metadata,
-CGNAT, reserved, multicast, IPv6 unique-local/link-local, and IPv4 hidden in IPv6 mapped/6to4/NAT64/Teredo/
-compatible, SIIT-translated and ISATAP forms are all refused), refuses legacy numeric host forms (``2130706433``, ``0x7f.1``, ``0177.0.0.1``)
-and metadata host names, and returns the address it checked so the sender connects to exactly that one.
+CGNAT, reserved, multicast, IPv6 unique-local/link-local, and IPv4 hidden in IPv6 mapped, 6to4, NAT64,
+Teredo, compatible, SIIT-translated and ISATAP forms are all refused), refuses legacy numeric host forms
+(``2130706433``, ``0x7f.1``, ``0177.0.0.1``) and metadata host names, and returns the address it checked so the
+sender connects to exactly that one.
 ``http://`` is accepted only for addresses inside the configured allow-nets (the demo and tests).
 """
 
@@ -34,9 +35,7 @@ BLOCKED_NETWORKS: tuple[Network, ...] = tuple(
 )  # fmt: skip
 # Forms that carry an IPv4 address in their last 32 bits (RFC 6052 NAT64, RFC 8215 local-use NAT64 as a /96,
 # RFC 6145 SIIT "translated", RFC 4291 "compatible").
-LAST_32_BITS = tuple(
-    ipaddress.ip_network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "::ffff:0:0:0/96", "::/96")
-)
+LAST_32_BITS = tuple(ipaddress.ip_network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "::ffff:0:0:0/96", "::/96"))
 ISATAP_IDS = (0x00005EFE, 0x02005EFE)  # RFC 5214 interface identifiers: 0000:5efe or 0200:5efe, then the IPv4
 BLOCKED_NAMES = ("localhost", "metadata.tencentyun.com", "metadata.google.internal", "metadata")
 BLOCKED_SUFFIXES = (".localhost", ".internal", ".local", ".localdomain", ".intranet")
@@ -78,9 +77,7 @@ def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
     if ip.teredo:
         found.extend(ip.teredo)
     value = int(ip)
-    if any(ip in net for net in LAST_32_BITS) and value > 1:
-        found.append(ipaddress.IPv4Address(value & 0xFFFFFFFF))
-    elif (value >> 32) & 0xFFFFFFFF in ISATAP_IDS:
+    if (any(ip in net for net in LAST_32_BITS) and value > 1) or (value >> 32) & 0xFFFFFFFF in ISATAP_IDS:
         found.append(ipaddress.IPv4Address(value & 0xFFFFFFFF))
     return found
 

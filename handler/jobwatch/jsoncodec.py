@@ -1,0 +1,73 @@
+"""Strict JSON both ways (pure): no ``NaN`` or ``Infinity``, and nesting of at most 32 levels.
+
+Python's ``json`` reads ``NaN`` and ``Infinity`` (which no other JSON reader accepts) and recurses once per level,
+so a body of ``[[[[…`` ends in a ``RecursionError``. ``loads`` counts the depth first, in one pass over the
+brackets outside strings, and refuses non-finite constants; ``dumps`` never writes them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+MAX_DEPTH = 32
+_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
+class JSONRefusedError(ValueError):
+    """Raised for JSON that is malformed, too deep, or holds NaN or Infinity; the message says which."""
+
+
+def depth_of(text: bytes) -> int:
+    """The deepest nesting of arrays and objects in ``text`` (brackets inside strings do not count)."""
+    deepest = level = 0
+    for bracket in _BRACKETS.findall(_STRINGS.sub(b"", text)):
+        if bracket in (b"[", b"{"):
+            level += 1
+            deepest = max(deepest, level)
+        else:
+            level -= 1
+    return deepest
+
+
+def _refuse_constant(name: str) -> Any:
+    raise JSONRefusedError(f"{name} is not a JSON number")
+
+
+def loads(data: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse JSON strictly; ``JSONRefusedError`` says what is wrong."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if depth_of(raw) > max_depth:
+        raise JSONRefusedError(f"JSON is nested deeper than {max_depth} levels")
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except JSONRefusedError:
+        raise
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise JSONRefusedError("not valid JSON") from exc
+
+
+def check(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
+    """Refuse a Python value that strict JSON cannot carry: too deep, non-finite numbers, non-string keys."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise JSONRefusedError("NaN and Infinity are not JSON numbers")
+        if isinstance(item, (dict, list, tuple)):
+            if level > max_depth:
+                raise JSONRefusedError(f"JSON is nested deeper than {max_depth} levels")
+            if isinstance(item, dict):
+                if not all(isinstance(k, str) for k in item):
+                    raise JSONRefusedError("JSON object keys are strings")
+                stack.extend((v, level + 1) for v in item.values())
+            else:
+                stack.extend((v, level + 1) for v in item)
+
+
+def dumps(value: Any, **options: Any) -> str:
+    """``json.dumps`` that refuses NaN and Infinity (``ValueError``) instead of writing them."""
+    return json.dumps(value, allow_nan=False, **options)
