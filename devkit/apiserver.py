@@ -44,7 +44,9 @@ def make_handler(invoke: Any) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def log_message(self, format: str, *args: Any) -> None:
-            sys.stderr.write(f"api: {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n")
+            # the path only: a query may carry a token (CI callbacks), and no log line shows one
+            path = urlsplit(self.path).path
+            sys.stderr.write(f"api: {self.command} {path} -> {args[1] if len(args) > 1 else ''}\n")
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -106,12 +108,14 @@ def main(argv: list[str] | None = None) -> int:
             "TENCENTCLOUD_SECRETID": TEST_SECRET_ID, "TENCENTCLOUD_SECRETKEY": TEST_SECRET_KEY,
             "JOBWATCH_STORE": os.environ.get("JOBWATCH_STORE", "file:.jobwatch"),
             "JOBWATCH_API_TOKEN": os.environ.get("JOBWATCH_API_TOKEN", "local-token"),
+            "JOBWATCH_CALLBACK_TOKEN": os.environ.get("JOBWATCH_CALLBACK_TOKEN", "local-callback-token"),
             "JOBWATCH_WEBHOOK_SECRET": secret, "JOBWATCH_CALLBACK_ALLOW_NETS": "127.0.0.1/32",
         })  # fmt: skip
         low, high = args.duration
         print(f"CI emulator on {emulator.url} with {args.jobs} jobs ({low:.0f}-{high:.0f} s each)")
         print(f"webhook receiver on {receiver.url}; JOBWATCH_WEBHOOK_SECRET={secret}")
-        print(f"API token: {os.environ['JOBWATCH_API_TOKEN']}")
+        print(f"API token: {os.environ['JOBWATCH_API_TOKEN']}  (callback token for /ci-callback?token=: "
+              f"{os.environ['JOBWATCH_CALLBACK_TOKEN']})")
 
     import index
 

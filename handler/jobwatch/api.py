@@ -1,8 +1,9 @@
 """The HTTP API of DESIGN.md over API Gateway and Function URL events.
 
-A small table of routes (method, path pattern, handler); every route but ``/healthz`` needs
-``Authorization: Bearer <JOBWATCH_API_TOKEN>`` (``/ci-callback`` also takes ``?token=``), compared in constant
-time. Errors are ``{"error": {"code", "message"}}`` with 400, 401, 404, 405, 413, 415 or 503.
+A small table of routes (method, path pattern, handler); every route but ``/healthz`` and ``/ci-callback`` needs
+``Authorization: Bearer <JOBWATCH_API_TOKEN>``, compared in constant time. ``/ci-callback`` takes only
+``JOBWATCH_CALLBACK_TOKEN`` (in its query, since CI cannot add headers), which opens nothing else; the API token is
+refused wherever it appears in a query string, so it never ends up in CI's job settings, access logs or proxies. Errors are ``{"error": {"code", "message"}}`` with 400, 401, 404, 405, 413, 415 or 503.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -24,6 +26,8 @@ from .httpmessage import HTTPError, Request, error_body, error_response, normali
 
 if TYPE_CHECKING:
     from .entry import Ports
+
+log = logging.getLogger("jobwatch.api")
 
 MAX_IDS = 100
 PAGE_DEFAULT, PAGE_MAX = 20, 100
@@ -202,17 +206,37 @@ ROUTES = (
 # --- dispatch ---------------------------------------------------------------------------------
 
 
+def _same(given: str, expected: str) -> bool:
+    return bool(given) and hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
+
+
+def _refuse_token_in_query(ports: Ports, request: Request) -> None:
+    token = ports.settings.api_token
+    if token is None:
+        return
+    for value in request.query.values():
+        if _same(value.strip(), token) or _same(value[7:].strip(), token):
+            log.warning("a request carried the API token in its URL: refused; rotate JOBWATCH_API_TOKEN")
+            raise HTTPError(401, "Unauthorized", "the API token is never accepted in a URL: send it as "
+                            "Authorization: Bearer, and rotate it, since it may now be in logs")  # fmt: skip
+
+
 def _authorise(ports: Ports, request: Request, route: Route) -> None:
+    bearer = ""
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        bearer = auth[7:].strip()
+    if route.pattern == "/ci-callback":  # CI cannot add headers: its own token rides in the query
+        expected = ports.settings.callback_token
+        if expected is None:
+            raise HTTPError(503, "NotConfigured", "CI callbacks are off: set JOBWATCH_CALLBACK_TOKEN to enable them")
+        if not _same(request.query.get("token", "") or bearer, expected):
+            raise HTTPError(401, "Unauthorized", "a valid ?token= (JOBWATCH_CALLBACK_TOKEN) is required")
+        return
     token = ports.settings.api_token
     if token is None:
         raise HTTPError(503, "NotConfigured", "the API is off: set JOBWATCH_API_TOKEN to enable it")
-    given = ""
-    auth = request.headers.get("authorization", "")
-    if auth[:7].lower() == "bearer ":
-        given = auth[7:].strip()
-    elif route.pattern == "/ci-callback":  # CI cannot add headers: the token rides in the query
-        given = request.query.get("token", "")
-    if not given or not hmac.compare_digest(given.encode(), token.encode()):
+    if not _same(bearer, token):
         raise HTTPError(401, "Unauthorized", "a valid Authorization: Bearer token is required",
                         {"WWW-Authenticate": 'Bearer realm="jobwatch"'})  # fmt: skip
 
@@ -234,6 +258,7 @@ def handle(event: dict[str, Any], ports: Ports, deadline: Deadline) -> dict[str,
     """Answer one HTTP event; every failure becomes a JSON error response."""
     try:
         request = normalise(event)
+        _refuse_token_in_query(ports, request)
         route, params = _match(request)
         if not route.public:
             _authorise(ports, request, route)

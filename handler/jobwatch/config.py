@@ -26,7 +26,7 @@ ENV_VARIABLES = (
     "TENCENTCLOUD_SECRETKEY", "TENCENTCLOUD_SESSIONTOKEN", "TENCENTCLOUD_REGION", "JOBWATCH_STORE",
     "JOBWATCH_STORE_ENDPOINT", "JOBWATCH_WATCH_ALL", "JOBWATCH_WEBHOOK_URL", "JOBWATCH_WEBHOOK_SECRET",
     "JOBWATCH_CHAIN_FUNCTION", "JOBWATCH_NOTIFY_ON", "JOBWATCH_STUCK_AFTER", "JOBWATCH_API_TOKEN",
-    "JOBWATCH_CALLBACK_ALLOW_NETS", "JOBWATCH_LOG_LEVEL",
+    "JOBWATCH_CALLBACK_ALLOW_NETS", "JOBWATCH_LOG_LEVEL", "JOBWATCH_CALLBACK_TOKEN",
 )  # fmt: skip
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
@@ -65,6 +65,7 @@ class Settings:
     callback_allow_nets: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     log_level: str = "INFO"
     function_region: str | None = None  # where chained functions live: the function's own region
+    callback_token: str | None = field(default=None, repr=False)  # /ci-callback only: it rides in CI's URL
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -107,6 +108,9 @@ class Settings:
         log_level = env.get("JOBWATCH_LOG_LEVEL", "INFO").upper()
         if log_level not in LOG_LEVELS:
             raise ConfigError("JOBWATCH_LOG_LEVEL", f"expected one of {', '.join(LOG_LEVELS)}")
+        api_token, callback_token = env.get("JOBWATCH_API_TOKEN"), env.get("JOBWATCH_CALLBACK_TOKEN")
+        if callback_token is not None and callback_token == api_token:
+            raise ConfigError("JOBWATCH_CALLBACK_TOKEN", "must differ from JOBWATCH_API_TOKEN, which never rides in a URL")
         return cls(
             ci_bucket=bucket,
             ci_region=region,
@@ -120,10 +124,11 @@ class Settings:
             chain_function=chain,
             notify_on=notify_on,
             stuck_after=_positive_int("JOBWATCH_STUCK_AFTER", env.get("JOBWATCH_STUCK_AFTER", "172800")),
-            api_token=env.get("JOBWATCH_API_TOKEN"),
+            api_token=api_token,
             callback_allow_nets=_networks(env.get("JOBWATCH_CALLBACK_ALLOW_NETS", "")),
             log_level=log_level,
             function_region=env.get("TENCENTCLOUD_REGION") or region,
+            callback_token=callback_token,
         )
 
     def ci_base_url(self) -> str:

@@ -92,7 +92,7 @@ def load_ports(environ: Mapping[str, str]) -> Ports:
 
 
 def _secrets(settings: Settings) -> list[str]:
-    found = [*settings.webhook_secrets, settings.api_token or ""]
+    found = [*settings.webhook_secrets, settings.api_token or "", settings.callback_token or ""]
     if settings.credentials:
         found += [settings.credentials.secret_key, settings.credentials.token or ""]
     return found

@@ -22,6 +22,7 @@ from jobwatch.store import FileStore
 CREDENTIALS = Credentials(TEST_SECRET_ID, TEST_SECRET_KEY)
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "change-me"
+CALLBACK_TOKEN = "change-me-callback"  # the sample ci-callback events carry it
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 WORKFLOW_ID, JOB_ID = "b3deffea2f84911ec9cb15254008618d9", "be8f65004eb8511eaaed4f377124a303c"
 SHAPES = ("functionurl", "apigateway")
@@ -30,7 +31,8 @@ SHAPES = ("functionurl", "apigateway")
 def build_ports(emulator: CIEmulator, root: Path, **env: str) -> Ports:
     settings = Settings.from_env({
         "JOBWATCH_CI_ENDPOINT": emulator.url, "JOBWATCH_CI_BUCKET": "demo-1250000000",
-        "JOBWATCH_API_TOKEN": TOKEN, "JOBWATCH_WEBHOOK_SECRET": SECRET, **env,
+        "JOBWATCH_API_TOKEN": TOKEN, "JOBWATCH_WEBHOOK_SECRET": SECRET, "JOBWATCH_CALLBACK_TOKEN": CALLBACK_TOKEN,
+        **env,
     })  # fmt: skip
     client = CIClient(emulator.url, CREDENTIALS, sleep=lambda s: None)
     # Public names resolve to a public address; the network guard of tests/netguard.py stops any dial to it.

@@ -20,7 +20,7 @@ from jobwatch.entry import Ports, handle
 from jobwatch.records import Records
 from jobwatch.store import FileStore
 from tests.conftest import load_event
-from tests.functional.apitools import CREDENTIALS, JOB_ID, ROOT, SHAPES, TOKEN, WORKFLOW_ID, call
+from tests.functional.apitools import CALLBACK_TOKEN, CREDENTIALS, JOB_ID, ROOT, SHAPES, TOKEN, WORKFLOW_ID, call
 
 EXPECTED = {
     "healthz": 200, "jobs-list": 200, "jobs-live": 200, "watch-create": 201, "watch-delete": 204,
@@ -83,7 +83,7 @@ class TestRoutes:
     def test_callback_refreshes_at_once(self, api: Ports, emulator: CIEmulator) -> None:
         """A CI callback runs a refresh: a job that just finished gets its event in the same call."""
         emulator.clock.advance(600)  # the Job-type sample has finished by now (and the last sweep is old)
-        status, body, _ = call(api, "POST", "/ci-callback", query={"token": TOKEN}, token=None,
+        status, body, _ = call(api, "POST", "/ci-callback", query={"token": CALLBACK_TOKEN}, token=None,
                                headers={"content-type": "application/json"},
                                body=json.dumps({"EventName": "TaskFinish", "JobsDetail": {"JobId": "j1", "State": "Success"}}))  # fmt: skip
         assert status == 202 and body["sweep"]["eventsEmitted"] == 1
@@ -93,16 +93,17 @@ class TestRoutes:
         """Many callbacks within seconds (one per media job) trigger one refresh, not one each."""
         emulator.clock.advance(600)
         body = json.dumps({"EventName": "TaskFinish"})
-        answers = [call(api, "POST", "/ci-callback", body=body)[1]["sweep"] for _ in range(5)]
+        answers = [call(api, "POST", "/ci-callback", body=body, token=CALLBACK_TOKEN)[1]["sweep"] for _ in range(5)]
         assert "jobsSeen" in answers[0] and all("skipped" in a for a in answers[1:])
         emulator.clock.advance(11)
-        assert "jobsSeen" in call(api, "POST", "/ci-callback", body=body)[1]["sweep"]
+        assert "jobsSeen" in call(api, "POST", "/ci-callback", body=body, token=CALLBACK_TOKEN)[1]["sweep"]
 
     def test_callback_names_batch_job(self, api: Ports, emulator: CIEmulator) -> None:
         """Batch-job IDs a callback carries are reported and described."""
         emulator.clock.advance(60)
         xml = f"<Response><EventName>WorkflowFinish</EventName><WorkflowExecution><JobId>{JOB_ID}</JobId></WorkflowExecution></Response>"
-        status, body, _ = call(api, "POST", "/ci-callback", headers={"content-type": "application/xml"}, body=xml)
+        status, body, _ = call(api, "POST", "/ci-callback", headers={"content-type": "application/xml"}, body=xml,
+                               token=CALLBACK_TOKEN)
         assert status == 202 and body["jobIds"] == [JOB_ID]
 
     def test_base64_body(self, api: Ports) -> None:
@@ -188,13 +189,13 @@ BAD: list[tuple[str, str, str, dict[str, Any], int]] = [
      {"body": "jobId=b1", "headers": {"content-type": "application/x-www-form-urlencoded"}}, 415),
     ("watch-oversized", "POST", "/watches", {"body": json.dumps({"jobId": "b1", "pad": "x" * 70_000})}, 413),
     ("watch-bad-base64", "POST", "/watches", {"body": "not base64!", "b64": False, "shape": "apigateway-b64"}, 400),
-    ("callback-empty", "POST", "/ci-callback", {"body": "", "headers": {"content-type": "application/xml"}}, 400),
-    ("callback-yaml", "POST", "/ci-callback", {"body": "a: 1", "headers": {"content-type": "application/yaml"}}, 415),
-    ("callback-json-bad", "POST", "/ci-callback", {"body": "{", "headers": {"content-type": "application/json"}}, 400),
-    ("callback-json-no-name", "POST", "/ci-callback", {"body": "{}", "headers": {"content-type": "application/json"}}, 400),
-    ("callback-oversized", "POST", "/ci-callback", {"body": "<a>" + "x" * 70_000 + "</a>",
+    ("callback-empty", "POST", "/ci-callback", {"token": CALLBACK_TOKEN, "body": "", "headers": {"content-type": "application/xml"}}, 400),
+    ("callback-yaml", "POST", "/ci-callback", {"token": CALLBACK_TOKEN, "body": "a: 1", "headers": {"content-type": "application/yaml"}}, 415),
+    ("callback-json-bad", "POST", "/ci-callback", {"token": CALLBACK_TOKEN, "body": "{", "headers": {"content-type": "application/json"}}, 400),
+    ("callback-json-no-name", "POST", "/ci-callback", {"token": CALLBACK_TOKEN, "body": "{}", "headers": {"content-type": "application/json"}}, 400),
+    ("callback-oversized", "POST", "/ci-callback", {"token": CALLBACK_TOKEN, "body": "<a>" + "x" * 70_000 + "</a>",
                                                     "headers": {"content-type": "application/xml"}}, 413),
-    *[(f"callback-xml-{i}", "POST", "/ci-callback", {"body": x, "headers": {"content-type": "application/xml"}}, 400)
+    *[(f"callback-xml-{i}", "POST", "/ci-callback", {"token": CALLBACK_TOKEN, "body": x, "headers": {"content-type": "application/xml"}}, 400)
       for i, x in enumerate(HOSTILE_XML)],
 ]  # fmt: skip
 
