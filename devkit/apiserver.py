@@ -114,8 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         low, high = args.duration
         print(f"CI emulator on {emulator.url} with {args.jobs} jobs ({low:.0f}-{high:.0f} s each)")
         print(f"webhook receiver on {receiver.url}; JOBWATCH_WEBHOOK_SECRET={secret}")
-        print(f"API token: {os.environ['JOBWATCH_API_TOKEN']}  (callback token for /ci-callback?token=: "
-              f"{os.environ['JOBWATCH_CALLBACK_TOKEN']})")
+        print(
+            f"API token: {os.environ['JOBWATCH_API_TOKEN']}  (callback token for /ci-callback?token=: "
+            f"{os.environ['JOBWATCH_CALLBACK_TOKEN']})"
+        )
 
     import index
 

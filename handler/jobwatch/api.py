@@ -1,9 +1,10 @@
-"""The HTTP API of DESIGN.md over API Gateway and Function URL events.
+"""The HTTP API (README, openapi.json) over API Gateway and Function URL events.
 
 A small table of routes (method, path pattern, handler); every route but ``/healthz`` and ``/ci-callback`` needs
 ``Authorization: Bearer <JOBWATCH_API_TOKEN>``, compared in constant time. ``/ci-callback`` takes only
 ``JOBWATCH_CALLBACK_TOKEN`` (in its query, since CI cannot add headers), which opens nothing else; the API token is
-refused wherever it appears in a query string, so it never ends up in CI's job settings, access logs or proxies. Errors are ``{"error": {"code", "message"}}`` with 400, 401, 404, 405, 413, 415 or 503.
+refused wherever it appears in a query string, so it never ends up in CI's job settings, access logs or proxies.
+Errors are ``{"error": {"code", "message", "source"}}`` with 400, 401, 404, 405, 413, 415 or 503.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Settings: every environment variable of DESIGN.md, read once into a frozen object.
+"""Settings: every environment variable of the README's table, read once into a frozen object.
 
 ``Settings.from_env(os.environ)`` in the function, ``Settings.from_env({...})`` in tests. A bad value raises
 ``ConfigError`` naming the variable; secrets are kept out of ``repr`` so a logged settings object leaks nothing.
@@ -20,7 +20,7 @@ REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,3}$")
 FUNCTION_RE = re.compile(r"^([A-Za-z0-9_-]{1,30}/)?[A-Za-z][A-Za-z0-9_-]{0,58}[A-Za-z0-9]$")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 NOTIFY_CHOICES = ("terminal", "all")
-# Every variable Settings reads (DESIGN.md's table); serverless.yml may set no other JOBWATCH_* name.
+# Every variable Settings reads (the README's table); serverless.yml may set no other JOBWATCH_* name.
 ENV_VARIABLES = (
     "JOBWATCH_CI_BUCKET", "JOBWATCH_CI_REGION", "JOBWATCH_CI_ENDPOINT", "TENCENTCLOUD_SECRETID",
     "TENCENTCLOUD_SECRETKEY", "TENCENTCLOUD_SESSIONTOKEN", "TENCENTCLOUD_REGION", "JOBWATCH_STORE",
@@ -47,7 +47,7 @@ class Credentials:
 
 @dataclass(frozen=True)
 class Settings:
-    """The function's configuration. Field order follows DESIGN.md's table."""
+    """The function's configuration. Field order follows the README's table."""
 
     ci_bucket: str | None = None
     ci_region: str | None = None
@@ -110,7 +110,7 @@ class Settings:
             raise ConfigError("JOBWATCH_LOG_LEVEL", f"expected one of {', '.join(LOG_LEVELS)}")
         api_token, callback_token = env.get("JOBWATCH_API_TOKEN"), env.get("JOBWATCH_CALLBACK_TOKEN")
         if callback_token is not None and callback_token == api_token:
-            raise ConfigError("JOBWATCH_CALLBACK_TOKEN", "must differ from JOBWATCH_API_TOKEN, which never rides in a URL")
+            raise ConfigError("JOBWATCH_CALLBACK_TOKEN", "must differ from JOBWATCH_API_TOKEN (never in a URL)")
         return cls(
             ci_bucket=bucket,
             ci_region=region,

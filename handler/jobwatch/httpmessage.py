@@ -132,7 +132,7 @@ STATUS_OF_CODE = {"NotFound": 404, "InvalidConfiguration": 503}
 
 
 def error_response(exc: JobwatchError) -> dict[str, Any]:
-    """The JSON error of DESIGN.md; permanent errors are the caller's (4xx), transient ones 503."""
+    """The JSON error of the HTTP API; permanent errors are the caller's (4xx), transient ones 503."""
     if isinstance(exc, HTTPError):
         status, headers = exc.status, exc.headers
     else:

@@ -1,4 +1,4 @@
-"""The store layout of DESIGN.md as typed reads and writes of JSON documents over an ``ObjectStore``.
+"""The store layout (README, "Store layout") as typed reads and writes of JSON documents over an ``ObjectStore``.
 
 - ``jobs/<jobId>.json``, ``watches/<jobId>.json``, ``events/<eventId>.json``
 - ``sweeps/<YYYY-MM-DD>/<time>.json`` per sweep, and ``sweeps/latest.json``: a copy of the newest summary,
@@ -33,7 +33,7 @@ def _checked(job_id: str) -> str:
 
 
 class Records:
-    """JSON documents of jobwatch, keyed as DESIGN.md lays them out."""
+    """JSON documents of jobwatch, keyed as the README's store layout lays them out."""
 
     def __init__(self, store: ObjectStore) -> None:
         self.store = store

@@ -102,8 +102,9 @@ class TestRoutes:
         """Batch-job IDs a callback carries are reported and described."""
         emulator.clock.advance(60)
         xml = f"<Response><EventName>WorkflowFinish</EventName><WorkflowExecution><JobId>{JOB_ID}</JobId></WorkflowExecution></Response>"
-        status, body, _ = call(api, "POST", "/ci-callback", headers={"content-type": "application/xml"}, body=xml,
-                               token=CALLBACK_TOKEN)
+        status, body, _ = call(
+            api, "POST", "/ci-callback", headers={"content-type": "application/xml"}, body=xml, token=CALLBACK_TOKEN
+        )
         assert status == 202 and body["jobIds"] == [JOB_ID]
 
     def test_base64_body(self, api: Ports) -> None:

@@ -23,7 +23,7 @@ GOOD = {
 
 class TestDefaults:
     def test_empty_environment(self) -> None:
-        """With nothing set, the DESIGN.md defaults apply."""
+        """With nothing set, the documented defaults apply."""
         s = Settings.from_env({})
         assert s.store == "file:.jobwatch"
         assert s.watch_all is True

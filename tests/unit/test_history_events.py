@@ -79,7 +79,7 @@ class TestEventChoice:
 
 class TestBody:
     def test_design_shape(self) -> None:
-        """The body has DESIGN.md's fields, with the duration computed and the record linked."""
+        """The body has the documented fields, with the duration computed and the record linked."""
         record = observe(
             None,
             job(

@@ -58,7 +58,7 @@ def format_ci_time(value: datetime) -> str:
 
 
 def is_valid_job_id(job_id: str) -> bool:
-    """1–64 characters of ``[A-Za-z0-9_-]`` (DESIGN.md); keeps IDs safe in paths and file names."""
+    """1–64 characters of ``[A-Za-z0-9_-]`` (the public contract); keeps IDs safe in paths and file names."""
     return JOB_ID_RE.fullmatch(job_id) is not None
 
 
