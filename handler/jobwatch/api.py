@@ -23,6 +23,7 @@ from . import callbacks, watches
 from .ci.models import is_valid_job_id
 from .deadline import Deadline
 from .errors import CIError, InvalidInputError, JobwatchError
+from .events import public_event
 from .httpmessage import HTTPError, Request, error_body, error_response, normalise, respond
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ def stored_jobs(ports: Ports, request: Request, deadline: Deadline) -> dict[str,
 def add_watch(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
     body = request.json()
     watch, created = watches.register(ports.records, body, ports.clock(), ports.settings, ports.guard)
-    return respond(201 if created else 200, {"watch": watch, "created": created})
+    return respond(201 if created else 200, {"watch": watches.public_watch(watch), "created": created})
 
 
 def remove_watch(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
@@ -155,7 +156,8 @@ def list_events(ports: Ports, request: Request, deadline: Deadline) -> dict[str,
     status = request.query.get("status", "")
     if status and status not in EVENT_STATUSES:
         raise _bad(f"status must be one of {', '.join(EVENT_STATUSES)}")
-    page = _page(ports, "events/", request.query, lambda e: not status or e.get("status") == status, lambda e: e)
+    keep: Callable[[dict[str, Any]], bool] = lambda e: not status or e.get("status") == status  # noqa: E731
+    page = _page(ports, "events/", request.query, keep, public_event)
     return respond(200, {"events": page["items"], "nextCursor": page["nextCursor"]})
 
 

@@ -195,7 +195,7 @@ def _action(event: dict[str, Any], ports: Ports, deadline: Deadline) -> dict[str
         }
     if action == "watch":
         watch, created = watches.register(ports.records, event, now, ports.settings, ports.guard)
-        return {"ok": True, "created": created, "watch": watch}
+        return {"ok": True, "created": created, "watch": watches.public_watch(watch)}
     if action == "unwatch":
         job_id = event.get("jobId")
         if not isinstance(job_id, str) or not is_valid_job_id(job_id):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import jsoncodec
 
@@ -110,13 +112,64 @@ def delivery_targets(
     targets: dict[str, dict[str, Any]] = {}
     for url in (webhook_url, watch.get("callbackUrl")):
         if url:
-            targets[f"webhook:{url}"] = {"kind": "webhook", "url": url, "status": "pending", "attempts": 0,
-                                         "nextAttemptAt": at}  # fmt: skip
+            targets[target_id("webhook", url)] = {"kind": "webhook", "url": url, "status": "pending", "attempts": 0,
+                                                  "nextAttemptAt": at}  # fmt: skip
     function = watch.get("chainFunction") or chain_function
     if function:
-        targets[f"chain:{function}"] = {"kind": "chain", "function": function, "status": "pending", "attempts": 0,
-                                        "nextAttemptAt": at}  # fmt: skip
+        targets[target_id("chain", function)] = {"kind": "chain", "function": function, "status": "pending",
+                                                 "attempts": 0, "nextAttemptAt": at}  # fmt: skip
     return targets
+
+
+def target_id(kind: str, address: str) -> str:
+    """An opaque, stable name for a delivery target: a callback URL's path and query are secrets (a receiver's
+    token, a chat hook's key), so answers, logs and attempt records name the target by this instead."""
+    digest = hashlib.sha256(f"{kind}\n{address}".encode()).hexdigest()[:16]
+    return f"{'wh' if kind == 'webhook' else 'fn'}-{digest}"
+
+
+def public_url(url: object) -> str:
+    """``https://host/…``: scheme, host and a non-default port; never credentials, path or query."""
+    if not isinstance(url, str):
+        return "(a URL)"
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return "(a URL)"
+    host = parts.hostname
+    if parts.scheme not in ("http", "https") or not host:
+        return "(a URL)"
+    name = f"[{host}]" if ":" in host else host
+    default = 443 if parts.scheme == "https" else 80
+    return f"{parts.scheme}://{name}{'' if port in (None, default) else f':{port}'}/…"
+
+
+def public_target(target: dict[str, Any]) -> str:
+    """How a target is shown: a webhook as ``https://host/…``, a chained function by its name."""
+    if target.get("kind") == "chain":
+        return f"function {target.get('function')}"
+    return public_url(target.get("url"))
+
+
+def _public_name(name: str, target: dict[str, Any] | None) -> str:
+    if name.startswith("webhook:"):  # stored before targets had opaque ids
+        return target_id("webhook", name[len("webhook:") :])
+    if name.startswith("chain:"):
+        return target_id("chain", name[len("chain:") :])
+    return name
+
+
+def public_event(event: dict[str, Any]) -> dict[str, Any]:
+    """An event as answers show it: targets by opaque id with their URL redacted, attempts naming those ids."""
+    targets = event.get("targets") or {}
+    shown_targets = {}
+    for name, target in targets.items():
+        view = {k: v for k, v in target.items() if k not in ("url", "function")}
+        view["target"] = public_target(target)
+        shown_targets[_public_name(name, target)] = view
+    attempts = [{**a, "target": _public_name(str(a.get("target")), None)} for a in event.get("attempts") or []]
+    return {**event, "targets": shown_targets, "attempts": attempts}
 
 
 def body_bytes(payload: dict[str, Any]) -> bytes:

@@ -7,6 +7,7 @@ from typing import Any
 
 from . import jsoncodec
 from .ci.models import is_valid_job_id
+from .events import public_url
 from .config import FUNCTION_RE, Settings
 from .errors import InvalidInputError
 from .notify.guard import AddressGuard
@@ -47,6 +48,13 @@ def validate(request: object) -> dict[str, Any]:
         if len(jsoncodec.dumps(metadata, ensure_ascii=False).encode()) > MAX_METADATA_BYTES:
             raise InvalidInputError(f"metadata must be at most {MAX_METADATA_BYTES} bytes of JSON")
     return {"jobId": job_id, "callbackUrl": callback, "chainFunction": chain, "metadata": metadata or {}}
+
+
+def public_watch(watch: dict[str, Any]) -> dict[str, Any]:
+    """A watch as answers show it: the callback URL as ``https://host/…`` (its path and query are secrets)."""
+    if watch.get("callbackUrl") is None:
+        return watch
+    return {**watch, "callbackUrl": public_url(watch["callbackUrl"])}
 
 
 def register(

@@ -21,6 +21,7 @@ from devkit.ciemu import CIEmulator
 from jobwatch.ci import CIClient
 from jobwatch.config import Settings
 from jobwatch.entry import Ports, handle
+from jobwatch.events import target_id
 from jobwatch.notify.chain import ChainInvoker
 from jobwatch.notify.guard import AddressGuard
 from jobwatch.notify.outbox import SCHEDULE, Dispatcher
@@ -130,7 +131,7 @@ class TestWebhooks:
         finished_jobs(emulator, ports, 1)
         sweep(ports)
         (event,) = event_docs(ports)
-        assert event["status"] == "pending" and event["targets"][f"webhook:{receiver.url}"]["attempts"] == 1
+        assert event["status"] == "pending" and event["targets"][target_id("webhook", receiver.url)]["attempts"] == 1
         sweep(ports)  # not yet due: nothing sent
         assert len(receiver.requests) == 1
         emulator.clock.advance(SCHEDULE[0] + 1)
@@ -170,7 +171,9 @@ class TestWebhooks:
         emulator.clock.advance(3600)
         sweep(ports)
         (event,) = event_docs(ports)
-        assert event["status"] == "failed" and event["targets"][f"webhook:{receiver.url}"]["status"] == "disabled"
+        assert (
+            event["status"] == "failed" and event["targets"][target_id("webhook", receiver.url)]["status"] == "disabled"
+        )
         assert len(receiver.requests) == 1
 
     def test_retry_after_slows_down(self, emulator: CIEmulator, store: ObjectStore, httpserver: HTTPServer) -> None:

@@ -394,7 +394,7 @@ def test_no_secret_reaches_logs_or_answers(
     answers.append(handle({"httpMethod": "GET", "path": "/jobs", "headers": {"authorization": f"Bearer {secrets['api']}"}},
                           CONTEXT, environ=env))  # fmt: skip
     printed = capsys.readouterr().out + json.dumps(answers)
-    assert "InvalidAuthorization" in printed and "delivery to webhook:http://127.0.0.1:9/hook failed" in printed
+    assert "InvalidAuthorization" in printed and "delivery to http://127.0.0.1:9/… (wh-" in printed
     for name, value in {**secrets, "receiver": "receiver-token-xyz"}.items():
         assert value not in printed, name
 

@@ -171,9 +171,9 @@ class Dispatcher:
             delay = SCHEDULE[target["attempts"] - 1] * (0.9 + 0.2 * self.rng())
             delay = max(delay, result.retry_after or 0.0)
             target["nextAttemptAt"] = (now + timedelta(seconds=delay)).isoformat()
-        if not result.ok:  # the URL's query may hold a receiver's token: log scheme, host and path only
-            shown = name.split("?", 1)[0]
-            log.info("delivery to %s failed: %s", shown, result.error, extra={"eventId": event["id"]})
+        if not result.ok:  # a URL's path and query may hold a receiver's token: log scheme and host only
+            shown = ev.public_target(target)
+            log.info("delivery to %s (%s) failed: %s", shown, name, result.error, extra={"eventId": event["id"]})
 
     def _settle(self, event: dict[str, Any], round_no: int) -> None:
         event["round"] = round_no
