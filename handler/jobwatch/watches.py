@@ -7,9 +7,9 @@ from typing import Any
 
 from . import jsoncodec
 from .ci.models import is_valid_job_id
-from .events import public_url
 from .config import FUNCTION_RE, Settings
 from .errors import InvalidInputError
+from .events import public_url
 from .notify.guard import AddressGuard
 from .records import Records
 
