@@ -9,6 +9,7 @@ a watchdog that shuts the socket down when it passes.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import ssl
@@ -69,10 +70,8 @@ class _Pinned(http.client.HTTPConnection):
         self.aborted = True
         for sock in (self.sock, self.raw):
             if sock is not None:
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
 
 class WebhookSender:
@@ -164,10 +163,8 @@ class WebhookSender:
             response = conn.getresponse()
             if conn.aborted:  # a shut-down socket reads as end of input: the status or headers may be cut short
                 return AttemptResult(False, None, f"timed out: no complete answer within {budget:.1f} s")
-            try:
+            with contextlib.suppress(OSError, http.client.HTTPException):
                 response.read(MAX_RESPONSE_BYTES)  # never trust or echo a receiver's body; its status is the answer
-            except (OSError, http.client.HTTPException):
-                pass
             keep = response.isclosed() and not response.will_close and not conn.aborted
             return classify(response.status, retry_after_seconds(response.getheader("Retry-After")))
         except ssl.SSLCertVerificationError as exc:
@@ -200,7 +197,5 @@ class WebhookSender:
             self._idle.clear()
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # interpreter shutdown: nothing left to tell
             self.close()
-        except Exception:  # noqa: S110  (interpreter shutdown: nothing left to tell)
-            pass
