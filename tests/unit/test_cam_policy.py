@@ -1,0 +1,123 @@
+"""Least privilege: deploy/cam-policy.json grants exactly the CI, COS and SCF actions that the deployed code calls.
+
+The set is derived from the code: every call of a CI client method outside the client itself, every boto3 call in
+the S3 store, every SCF SDK call in the chained invoker. A new call without its action (or an action no code calls)
+fails here, so the policy and the code cannot drift."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+from pathlib import Path
+
+from jobwatch.ci.client import CIClient
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "handler" / "jobwatch"
+
+# What each callable costs in CAM (CI's and COS's documented action names); None: makes no request.
+CI_ACTIONS: dict[str, str | None] = {
+    "create": "ci:CreateInventoryTriggerJob",
+    "describe": "ci:DescribeInventoryTriggerJob",
+    "list_page": "ci:DescribeInventoryTriggerJobs",
+    "iter_jobs": "ci:DescribeInventoryTriggerJobs",
+    "list_jobs": "ci:DescribeInventoryTriggerJobs",
+    "cancel": "ci:CancelInventoryTriggerJob",
+    "from_settings": None,
+}
+BOTO3_ACTIONS = {
+    "get_object": "cos:GetObject",
+    "put_object": "cos:PutObject",
+    "delete_object": "cos:DeleteObject",
+    "head_object": "cos:HeadObject",
+    "list_objects_v2": "cos:GetBucket",
+    "get_bucket_versioning": "cos:GetBucketVersioning",
+}
+SCF_ACTIONS = {"Invoke": "scf:InvokeFunction"}
+
+
+def calls(path: Path) -> list[ast.Call]:
+    return [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)]
+
+
+def attribute_names(path: Path) -> list[str]:
+    return [c.func.attr for c in calls(path) if isinstance(c.func, ast.Attribute)]
+
+
+def client_methods() -> set[str]:
+    return {name for name, _ in inspect.getmembers(CIClient, inspect.isroutine) if not name.startswith("_")}
+
+
+def _is_ci(node: ast.expr) -> bool:
+    """``ci``, ``self.ci`` or ``ports.ci``: the one name the code gives its CI client (the CISource port)."""
+    return (isinstance(node, ast.Name) and node.id == "ci") or (isinstance(node, ast.Attribute) and node.attr == "ci")
+
+
+def ci_actions_used() -> set[str]:
+    methods = client_methods()
+    used = set()
+    for path in PACKAGE.rglob("*.py"):
+        if path.is_relative_to(PACKAGE / "ci"):
+            continue  # the client's own definitions and internal calls are not uses
+        for call in calls(path):
+            func = call.func
+            if isinstance(func, ast.Attribute) and _is_ci(func.value):
+                assert func.attr in methods, f"{path.name} calls ci.{func.attr}, which the CI client does not have"
+                used.add(func.attr)
+    return {a for a in (CI_ACTIONS[m] for m in used) if a}
+
+
+def cos_actions_used() -> set[str]:
+    found = set()
+    for call in calls(PACKAGE / "store" / "s3.py"):
+        func = call.func
+        if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Attribute)):
+            continue
+        if func.value.attr not in ("client", "_client"):
+            continue
+        if func.attr == "get_paginator":
+            arg = call.args[0]
+            assert isinstance(arg, ast.Constant)
+            found.add(BOTO3_ACTIONS[arg.value])
+        else:
+            assert func.attr in BOTO3_ACTIONS, f"S3 store calls {func.attr}: add its COS action here and to the policy"
+            found.add(BOTO3_ACTIONS[func.attr])
+    return found
+
+
+def scf_actions_used() -> set[str]:
+    return {SCF_ACTIONS[n] for n in attribute_names(PACKAGE / "notify" / "chain.py") if n in SCF_ACTIONS}
+
+
+def policy_actions() -> set[str]:
+    policy = json.loads((ROOT / "deploy" / "cam-policy.json").read_text())
+    return {a for statement in policy["statement"] for a in statement["action"]}
+
+
+def test_every_client_method_has_a_known_action() -> None:
+    """Every public CI client method is in the table, so a new one cannot slip past this check."""
+    assert client_methods() <= set(CI_ACTIONS)
+
+
+def test_policy_is_exactly_what_the_code_calls() -> None:
+    """The policy's actions equal the set derived from the code's calls: nothing missing, nothing extra."""
+    derived = ci_actions_used() | cos_actions_used() | scf_actions_used()
+    assert "ci:DescribeInventoryTriggerJobs" in derived and "cos:PutObject" in derived  # the derivation sees calls
+    assert policy_actions() == derived, {"missing": derived - policy_actions(), "extra": policy_actions() - derived}
+
+
+def test_deployed_function_neither_creates_nor_cancels() -> None:
+    """The function only reads CI: creating and cancelling batch jobs are not granted."""
+    assert not {"ci:CreateInventoryTriggerJob", "ci:CancelInventoryTriggerJob"} & policy_actions()
+
+
+def test_resources_are_scoped() -> None:
+    """No wildcard resource; object actions stay under the store prefix, listing is conditioned on it."""
+    policy = json.loads((ROOT / "deploy" / "cam-policy.json").read_text())
+    resources = [r for s in policy["statement"] for r in s["resource"]]
+    assert all(r != "*" and "${" in r for r in resources)
+    objects = next(s for s in policy["statement"] if "cos:PutObject" in s["action"])
+    assert all(r.endswith("${StorePrefix}/*") for r in objects["resource"])
+    listing = next(s for s in policy["statement"] if "cos:GetBucket" in s["action"])
+    assert listing["condition"]["string_like"]["cos:prefix"] == "${StorePrefix}/*"
