@@ -9,10 +9,9 @@ import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from devkit.ciemu import TEST_SECRET_ID, TEST_SECRET_KEY, CIEmulator
@@ -26,6 +25,9 @@ from jobwatch.notify.outbox import Dispatcher
 from jobwatch.notify.webhook import WebhookSender
 from jobwatch.records import Records
 from jobwatch.store import FileStore
+
+if TYPE_CHECKING:
+    from pytest_httpserver import HTTPServer
 
 SESSION_TOKEN = "SessionTokenValue-9d8c7b6a5f4e3d2c1b0a"
 API_TOKEN = "api-token-4be1c0ffee4be1c0ffee"
