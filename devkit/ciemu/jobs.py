@@ -51,6 +51,10 @@ class EmulatedJob:
     final: str = "Success"
     cancelled_at: float | None = None
     failure: tuple[str, str] = ("InternalError", "the workflow failed on 3 objects")
+    objects: int = 0  # children it dispatches while Running (see objects.py)
+    object_failure_ratio: float = 0.1
+    object_duration: tuple[float, float] = (2.0, 20.0)
+    wait_for_objects: bool = False  # True: the batch ends once its objects are done, not once dispatched
 
     @property
     def started_at(self) -> float:
@@ -59,6 +63,8 @@ class EmulatedJob:
     @property
     def ended_at(self) -> float:
         natural = self.started_at + self.running_for + (self.pause_for if self.pause_after is not None else 0.0)
+        if self.wait_for_objects and self.objects:
+            natural += self.object_duration[1] + 1.0
         if self.cancelled_at is not None and self.cancelled_at < natural:
             return self.cancelled_at
         return natural
@@ -123,11 +129,14 @@ class JobBook:
 
     clock: EmuClock = field(default_factory=EmuClock)
     jobs: dict[str, EmulatedJob] = field(default_factory=dict)
+    batch_end: str = "dispatched"  # when a batch with objects ends: "dispatched" (CI's hard case) or "done"
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
 
     def add(self, job: EmulatedJob) -> EmulatedJob:
+        if self.batch_end == "done":
+            job.wait_for_objects = True
         with self._lock:
             self.jobs[job.job_id] = job
         return job
@@ -148,13 +157,20 @@ class JobBook:
         spread: float = 0.0,
         duration: tuple[float, float] = (5, 60),
         job_type: str | None = None,
+        objects: int | tuple[int, int] = 0,
+        object_failure_ratio: float = 0.1,
+        object_duration: tuple[float, float] = (2.0, 20.0),
     ) -> list[EmulatedJob]:
-        """Add ``count`` seeded jobs created over the last ``spread`` seconds (all now when 0)."""
+        """Add ``count`` seeded jobs created over the last ``spread`` seconds (all now when 0), each dispatching
+        ``objects`` children (a number, or a range to draw from)."""
         rng = random.Random(seed)
         now = self.clock()
         made = [
             sample_job(rng, now - rng.uniform(0, spread), job_type=job_type, duration=duration) for _ in range(count)
         ]
+        for job in made:
+            job.objects = objects if isinstance(objects, int) else rng.randint(*objects)
+            job.object_failure_ratio, job.object_duration = object_failure_ratio, object_duration
         for job in made:
             self.add(job)
         return made

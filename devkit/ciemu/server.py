@@ -27,7 +27,8 @@ from lxml import etree
 from jobwatch.ci import signer, xmldoc
 from jobwatch.errors import XMLError
 
-from .jobs import EmuClock, EmulatedJob, JobBook, ci_time, new_job_id
+from . import objects
+from .jobs import CST, EmuClock, EmulatedJob, JobBook, ci_time, new_job_id
 
 PATH = "/inventorytriggerjob"
 STATES = ("Submitted", "Running", "Success", "Failed", "Pause", "Cancel")
@@ -50,6 +51,10 @@ class EmulatorOptions:
     accept_cos_token_header: bool = True  # q5: x-cos-security-token as well
     cancel_requires_query: bool = True  # GO omits ?cancel; False tolerates that
     cancel_finished: str = "error"  # q2: "error" (400 InvalidArgument) | "noop" (200)
+    # Objects of a batch (the per-object APIs leave these open):
+    batch_end: str = "dispatched"  # a batch with objects ends once they are "dispatched" (CI may) or "done"
+    execution_time_tag: str = "CreateTime"  # the docs' example says CreateTime; the Go SDK reads CreationTime
+    execution_details_have_tasks: bool = True  # False: a failed execution's detail carries no Tasks
 
 
 @dataclass
@@ -118,7 +123,7 @@ class CIEmulator:
     ) -> None:
         self.options = options or EmulatorOptions()
         self.faults = faults or Faults()
-        self.book = JobBook(clock or EmuClock())
+        self.book = JobBook(clock or EmuClock(), batch_end=self.options.batch_end)
         self.served: Counter[str] = Counter()  # requests answered per operation
         self.injected: Counter[str] = Counter()  # faults injected per kind
         self.auth_failures: Counter[str] = Counter()
@@ -249,6 +254,104 @@ class CIEmulator:
         more = offset + size < len(picked)
         return self._response(page, next_token=str(offset + size) if more else "")
 
+    def list_children(self, op: str, query: dict[str, str]) -> bytes:
+        """``GET /workflowexecution`` (a Workflow batch's executions of one workflow) or ``GET /jobs`` (a Job
+        batch's media jobs of one tag and queue), with CI's filters and paging; children are made on the fly."""
+        if op == "list_media_jobs" and not query.get("tag"):
+            raise CIError(400, "InvalidArgument", "tag is required")
+        if op == "list_executions" and not query.get("workflowId"):
+            raise CIError(400, "InvalidArgument", "workflowId is required")
+        states = [s for s in query.get("states", "").split(",") if s]
+        if any(s not in (*STATES, "All") for s in states):
+            raise CIError(400, "InvalidArgument", "states holds an unknown state")
+        size = _int(query.get("size") or "10", "size")
+        if not 1 <= size <= 100:
+            raise CIError(400, "InvalidArgument", "size must be 1..100")
+        order = query.get("orderByTime") or "Desc"
+        if order not in ("Desc", "Asc"):
+            raise CIError(400, "InvalidArgument", "orderByTime must be Desc or Asc")
+        start = _int(query["nextToken"], "nextToken") if query.get("nextToken") else None
+        since = _time(query.get("startCreationTime"), "startCreationTime")
+        until = _time(query.get("endCreationTime"), "endCreationTime")
+        batch_id = query.get("jobId") if op == "list_executions" else query.get("inventoryTriggerJobId")
+        job = self.book.get(batch_id or "")
+        stream: int | None = None
+        if job is not None and op == "list_executions" and job.type == "Workflow":
+            names = objects.streams(job)
+            stream = names.index(query["workflowId"]) if query["workflowId"] in names else None
+        elif job is not None and op == "list_media_jobs" and job.type == "Job":
+            same_tag = job.operation.get("Tag") == query["tag"]
+            same_queue = not query.get("queueId") or job.operation.get("QueueId") == query["queueId"]
+            stream = 0 if same_tag and same_queue else None
+        found: list[objects.EmulatedChild] = []
+        next_token = ""
+        if job is not None and stream is not None:
+            now = self.clock()
+            walk = objects.children(job, stream, now, since, until, order == "Desc", start)
+            for child in walk:
+                if states and "All" not in states and child.state not in states:
+                    continue
+                if len(found) == size:
+                    next_token = str(child.index)
+                    break
+                found.append(child)
+        root = etree.Element("Response")
+        etree.SubElement(root, "RequestId").text = request_id()
+        for child in found:
+            root.append(self._execution(job, child) if op == "list_executions" else self._media_job(job, child))  # type: ignore[arg-type]
+        if next_token or self.options.last_page_token == "empty":
+            etree.SubElement(root, "NextToken").text = next_token
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+    def describe_execution(self, run_id: str) -> bytes:
+        """``GET /workflowexecution/<RunId>``: the execution, with its tasks (a failed one says why)."""
+        where = objects.locate(run_id)
+        job = next((j for j in self.book.all() if where and j.job_id[1:17] == where[0]), None)
+        child = objects.child_at(job, where[1], where[2], self.clock()) if job and where else None
+        if job is None or child is None or job.type != "Workflow":
+            raise CIError(404, "ResourceNotFound", f"workflow execution {run_id} does not exist")
+        execution = etree.Element("WorkflowExecution")
+        xmldoc.fill(execution, {
+            "RunId": child.child_id, "WorkflowId": objects.streams(job)[child.stream], "Name": job.name,
+            "CreateTime": _iso_cst(child.created_at), "Object": child.object, "State": child.state,
+        })  # fmt: skip
+        if self.options.execution_details_have_tasks:
+            task = etree.SubElement(execution, "Tasks")
+            xmldoc.fill(task, {
+                "Type": "Transcode", "State": child.state, "JobId": "j" + child.child_id[1:],
+                "CreateTime": _iso_cst(child.started_at), "EndTime": ci_time(child.ended_at) if child.state in
+                ("Success", "Failed", "Cancel") else "-", "Code": child.code or "Success", "Message": child.message,
+            })  # fmt: skip
+        root = etree.Element("Response")
+        etree.SubElement(root, "RequestId").text = request_id()
+        root.append(execution)
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+    def _execution(self, job: EmulatedJob, child: objects.EmulatedChild) -> etree._Element:
+        element = etree.Element("WorkflowExecutionList")
+        xmldoc.fill(element, {
+            "RunId": child.child_id, "WorkflowId": objects.streams(job)[child.stream], "Object": child.object,
+            self.options.execution_time_tag: _iso_cst(child.created_at), "State": child.state,
+        })  # fmt: skip
+        return element
+
+    def _media_job(self, job: EmulatedJob, child: objects.EmulatedChild) -> etree._Element:
+        done = child.state in ("Success", "Failed", "Cancel")
+        output = dict(job.operation.get("Output") or {})
+        operation: dict[str, Any] = {"Tag": job.operation.get("Tag"), "Output": {**output, "Object": child.output or
+                                     str(output.get("Object", ""))}, "JobLevel": "0"}  # fmt: skip
+        if child.state == "Success":
+            operation["MediaResult"] = {"OutputFile": {"Bucket": output.get("Bucket", ""), "ObjectName": child.output}}
+        element = etree.Element("JobsDetail")
+        xmldoc.fill(element, {
+            "Code": child.code if child.state in ("Failed", "Cancel") else "Success", "Message": child.message,
+            "JobId": child.child_id, "Tag": job.operation.get("Tag"), "State": child.state,
+            "CreationTime": ci_time(child.created_at), "StartTime": ci_time(child.started_at)
+            if child.state != "Submitted" else "-", "EndTime": ci_time(child.ended_at) if done else "-",
+            "QueueId": job.operation.get("QueueId", ""), "Input": {"Object": child.object}, "Operation": operation,
+        })  # fmt: skip
+        return element
+
     def cancel(self, job_id: str) -> None:
         outcome = self.book.cancel(job_id)
         if outcome == "unknown":
@@ -291,6 +394,11 @@ class CIEmulator:
         element = etree.Element("JobsDetail")
         xmldoc.fill(element, detail)
         return element
+
+
+def _iso_cst(epoch: float) -> str:
+    """The docs' example form of execution times: ``2022-08-09T14:54:17+08:00`` (offset with a colon)."""
+    return datetime.fromtimestamp(int(epoch), tz=CST).isoformat()
 
 
 def request_id() -> str:
@@ -454,6 +562,10 @@ def _handler_for(emulator: CIEmulator) -> type[BaseHTTPRequestHandler]:
                 return emulator.list(query)
             if op == "describe":
                 return emulator.describe(path[len(PATH) + 1 :])
+            if op in ("list_executions", "list_media_jobs"):
+                return emulator.list_children(op, query)
+            if op == "describe_execution":
+                return emulator.describe_execution(path[len("/workflowexecution/") :])
             if op == "cancel":
                 if "cancel" not in query and emulator.options.cancel_requires_query:
                     raise CIError(400, "InvalidArgument", "PUT needs ?cancel")
@@ -484,4 +596,10 @@ def _operation(method: str, path: str, query: list[tuple[str, str]]) -> str:
         return {"POST": "create", "GET": "list"}.get(method, "unknown")
     if path.startswith(PATH + "/") and "/" not in path[len(PATH) + 1 :]:
         return {"GET": "describe", "PUT": "cancel"}.get(method, "unknown")
+    if method == "GET" and path == "/workflowexecution":
+        return "list_executions"
+    if method == "GET" and path.startswith("/workflowexecution/") and "/" not in path[len("/workflowexecution/") :]:
+        return "describe_execution"
+    if method == "GET" and path == "/jobs":
+        return "list_media_jobs"
     return "unknown"

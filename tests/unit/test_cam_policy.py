@@ -16,15 +16,18 @@ from jobwatch.ci.client import CIClient
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "handler" / "jobwatch"
 
-# What each callable costs in CAM (CI's and COS's documented action names); None: makes no request.
-CI_ACTIONS: dict[str, str | None] = {
-    "create": "ci:CreateInventoryTriggerJob",
-    "describe": "ci:DescribeInventoryTriggerJob",
-    "list_page": "ci:DescribeInventoryTriggerJobs",
-    "iter_jobs": "ci:DescribeInventoryTriggerJobs",
-    "list_jobs": "ci:DescribeInventoryTriggerJobs",
-    "cancel": "ci:CancelInventoryTriggerJob",
-    "from_settings": None,
+# What each callable costs in CAM (CI's and COS's documented action names); empty: makes no request.
+CI_ACTIONS: dict[str, set[str]] = {
+    "create": {"ci:CreateInventoryTriggerJob"},
+    "describe": {"ci:DescribeInventoryTriggerJob"},
+    "list_page": {"ci:DescribeInventoryTriggerJobs"},
+    "iter_jobs": {"ci:DescribeInventoryTriggerJobs"},
+    "list_jobs": {"ci:DescribeInventoryTriggerJobs"},
+    "cancel": {"ci:CancelInventoryTriggerJob"},
+    # GET /workflowexecution (a Workflow batch's objects) or GET /jobs (a Job batch's)
+    "list_children_page": {"ci:DescribeMediaWorkflowExecutions", "ci:DescribeMediaJobs"},
+    "execution_failure": {"ci:DescribeMediaWorkflowExecutions"},  # GET /workflowexecution/<RunId>
+    "from_settings": set(),
 }
 BOTO3_ACTIONS = {
     "get_object": "cos:GetObject",
@@ -65,7 +68,7 @@ def ci_actions_used() -> set[str]:
             if isinstance(func, ast.Attribute) and _is_ci(func.value):
                 assert func.attr in methods, f"{path.name} calls ci.{func.attr}, which the CI client does not have"
                 used.add(func.attr)
-    return {a for a in (CI_ACTIONS[m] for m in used) if a}
+    return {action for method in used for action in CI_ACTIONS[method]}
 
 
 def cos_actions_used() -> set[str]:

@@ -1,4 +1,5 @@
-"""The CI batch-job client (``/inventorytriggerjob``): create, describe, list, cancel.
+"""The CI batch-job client (``/inventorytriggerjob``): create, describe, list, cancel; and a batch's objects
+(``/workflowexecution`` and ``/jobs``): list its children, and why a workflow execution failed.
 
 One pooled ``requests.Session``; every request signed afresh; retries with exponential backoff and full jitter
 on 5xx, 429 SlowDown, timeouts and resets, honouring Retry-After and never past the caller's deadline. A create
@@ -17,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -39,6 +40,7 @@ from ..errors import (
 )
 from ..httpmessage import retry_after_seconds
 from . import xmldoc
+from .children import CHILD_STATES, ChildPage, parse_execution_failure, parse_executions, parse_media_jobs
 from .models import (
     JOB_TYPES,
     STATES,
@@ -64,6 +66,7 @@ Parsed = tuple[tuple[Job, ...], tuple[str, ...], str, str]  # jobs, NonExistJobI
 # Codes a single-ID describe answers for an ID CI does not know (ci-api.md §10 q1: not documented).
 UNKNOWN_ID_CODES = frozenset({"ResourceNotFound", "InvalidArgument", "NoSuchJob", "JobNotExist"})
 _THROTTLE_CODES = frozenset({"SlowDown", "QueueSaturated"})
+T = TypeVar("T")
 
 
 class CIClient:
@@ -224,6 +227,58 @@ class CIClient:
             merged.update((job.job_id, job) for job in jobs)
         return list(merged.values())
 
+    def list_children_page(
+        self,
+        *,
+        batch_id: str,
+        workflow_id: str | None = None,
+        tag: str | None = None,
+        queue_id: str | None = None,
+        states: Sequence[str] = (),
+        start_creation_time: datetime | None = None,
+        end_creation_time: datetime | None = None,
+        order: str = "Asc",
+        size: int = MAX_PAGE_SIZE,
+        next_token: str = "",
+        deadline: Deadline | None = None,
+    ) -> ChildPage:
+        """One page of a batch's objects: its workflow executions of ``workflow_id`` (a Workflow batch), or its
+        media jobs of ``tag`` in ``queue_id`` (a Job batch)."""
+        _check_job_id(batch_id)
+        for state in states:
+            if state not in (*CHILD_STATES, "All"):
+                raise InvalidInputError(f"unknown state {state!r}")
+        if order not in ("Desc", "Asc"):
+            raise InvalidInputError("order must be Desc or Asc")
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise InvalidInputError(f"size must be 1..{MAX_PAGE_SIZE}")
+        params: dict[str, str | None] = {"size": str(size), "orderByTime": order}
+        if workflow_id:
+            path, op, parse = "/workflowexecution", "list_executions", parse_executions
+            params.update(workflowId=workflow_id, jobId=batch_id)
+        elif tag:
+            path, op, parse = "/jobs", "list_media_jobs", parse_media_jobs
+            params.update(tag=tag, inventoryTriggerJobId=batch_id)
+            if queue_id:
+                params["queueId"] = queue_id
+        else:
+            raise InvalidInputError("a batch's objects are listed by workflow_id (Workflow) or tag (Job)")
+        optional = {
+            "states": ",".join(states),
+            "startCreationTime": format_ci_time(start_creation_time) if start_creation_time else "",
+            "endCreationTime": format_ci_time(end_creation_time) if end_creation_time else "",
+            "nextToken": next_token,
+        }
+        params.update((k, v) for k, v in optional.items() if v)
+        return self._fetch(op, "GET", path, params, None, deadline, parse)
+
+    def execution_failure(self, run_id: str, *, deadline: Deadline | None = None) -> tuple[str, str, str]:
+        """Why a workflow execution failed: its failed task's (code, message, task JobId), from
+        ``GET /workflowexecution/<RunId>``."""
+        _check_job_id(run_id)
+        path = f"/workflowexecution/{run_id}"
+        return self._fetch("describe_execution", "GET", path, {}, None, deadline, parse_execution_failure)
+
     def cancel(self, job_id: str, *, deadline: Deadline | None = None) -> None:
         """``PUT /inventorytriggerjob/<id>?cancel``."""
         _check_job_id(job_id)
@@ -286,7 +341,22 @@ class CIClient:
         *,
         idempotent: bool = True,
     ) -> Parsed:
-        """Send with retries; a malformed answer counts as transient, like a dropped connection."""
+        """A batch-job request: jobs, NonExistJobIds, NextToken, RequestId."""
+        return self._fetch(op, method, path, params, body, deadline, _parse_jobs, idempotent=idempotent)
+
+    def _fetch(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        params: Mapping[str, str | None],
+        body: bytes | None,
+        deadline: Deadline | None,
+        parse: Callable[[bytes], T],
+        *,
+        idempotent: bool = True,
+    ) -> T:
+        """Send with retries, parsing inside the loop: a malformed answer is transient, like a dropped connection."""
         deadline = deadline or Deadline.never()
         query = "&".join(encode(k) if v is None else f"{encode(k)}={encode(v)}" for k, v in params.items())
         url = self.base_url + quote(path, safe="/,") + (f"?{query}" if query else "")
@@ -298,7 +368,7 @@ class CIClient:
                 raise CIConnectionError(f"no time left for CI {op}", maybe_applied=False)
             try:
                 raw = self._send_once(op, method, path, url, params, body, remaining)
-                return parse_response(raw) if raw.strip() else ((), (), "", "")
+                return parse(raw)
             except CITransientError as exc:
                 safe = idempotent or (isinstance(exc, CIConnectionError) and not exc.maybe_applied)
                 safe = safe or isinstance(exc, CIThrottledError)  # throttled requests were not processed
@@ -355,6 +425,10 @@ class CIClient:
         if 200 <= response.status_code < 300:
             return content
         raise error_from_response(op, response, content)
+
+
+def _parse_jobs(raw: bytes) -> Parsed:
+    return parse_response(raw) if raw.strip() else ((), (), "", "")
 
 
 def _pooled_session(max_workers: int) -> requests.Session:

@@ -1,0 +1,157 @@
+"""The objects of a batch job (pure): one child per object, a workflow execution or a media job.
+
+``GET /workflowexecution`` lists a Workflow batch's executions (``WorkflowExecutionList`` entries) and
+``GET /jobs`` a Job batch's media jobs (``JobsDetail`` entries). Parsing is per entry and defensive: a page may
+hold a single entry; the time element is ``CreateTime`` or ``CreationTime``; offsets come with or without a colon;
+``-`` means unset; an entry without an id or a state is skipped and counted, never fatal to the page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from lxml import etree
+
+from ..errors import CIBadResponseError, MalformedXMLError
+from . import xmldoc
+from .models import parse_ci_time
+
+CHILD_STATES = ("Submitted", "Running", "Pause", "Success", "Failed", "Cancel")
+ACTIVE_CHILD_STATES = ("Submitted", "Running", "Pause")
+TERMINAL_CHILD_STATES = frozenset({"Success", "Failed", "Cancel"})
+
+
+@dataclass(frozen=True)
+class Child:
+    """One object of a batch, as its workflow execution or media job reports it."""
+
+    child_id: str  # RunId or media JobId
+    object: str
+    state: str
+    creation_time: datetime | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    code: str = ""
+    message: str = ""
+    output: tuple[str, ...] = ()
+    stream: str = ""  # the workflow id (Workflow batches) or "" (Job batches)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_CHILD_STATES
+
+
+@dataclass(frozen=True)
+class ChildPage:
+    """One list page: its usable children, how many entries were skipped as unusable, and the next token."""
+
+    children: tuple[Child, ...]
+    next_token: str
+    skipped: int = 0
+
+
+def _time(element: etree._Element, *names: str) -> datetime | None:
+    for name in names:
+        value = parse_ci_time(xmldoc.child_text(element, name))
+        if value is not None:
+            return value
+    return None
+
+
+def _texts(element: etree._Element | None, path: str) -> list[str]:
+    if element is None:
+        return []
+    return [t.strip() for t in (e.text or "" for e in element.iterfind(path)) if t.strip()]
+
+
+def execution_from_element(element: etree._Element) -> Child:
+    """A ``WorkflowExecutionList`` (or ``WorkflowExecution``) entry; ``MalformedXMLError`` without RunId or State."""
+    run_id = xmldoc.child_text(element, "RunId")
+    state = xmldoc.child_text(element, "State")
+    if not run_id or not state:
+        raise MalformedXMLError("workflow execution without RunId or State")
+    known = {"RunId", "WorkflowId", "Object", "CreateTime", "CreationTime", "State", "StartTime", "EndTime"}
+    return Child(
+        child_id=run_id,
+        object=xmldoc.child_text(element, "Object") or "",
+        state=state,
+        creation_time=_time(element, "CreateTime", "CreationTime"),
+        start_time=_time(element, "StartTime"),
+        end_time=_time(element, "EndTime"),
+        stream=xmldoc.child_text(element, "WorkflowId") or "",
+        extra={etree.QName(c).localname: xmldoc.to_value(c) for c in element if etree.QName(c).localname not in known},
+    )
+
+
+def media_job_from_element(element: etree._Element) -> Child:
+    """A media ``JobsDetail`` entry; its own Code and Message say why it failed."""
+    job_id = xmldoc.child_text(element, "JobId")
+    state = xmldoc.child_text(element, "State")
+    if not job_id or not state:
+        raise MalformedXMLError("media job without JobId or State")
+    operation, source = element.find("Operation"), element.find("Input")
+    outputs = _texts(operation, "Output/Object") + _texts(operation, "MediaResult/OutputFile/ObjectName")
+    code = xmldoc.child_text(element, "Code") or ""
+    return Child(
+        child_id=job_id,
+        object=(xmldoc.child_text(source, "Object") or "") if source is not None else "",
+        state=state,
+        creation_time=_time(element, "CreationTime", "CreateTime"),
+        start_time=_time(element, "StartTime"),
+        end_time=_time(element, "EndTime"),
+        code="" if state == "Success" and code == "Success" else code,
+        message=xmldoc.child_text(element, "Message") or "",
+        output=tuple(dict.fromkeys(outputs)),
+    )
+
+
+def _page(body: bytes, entry: str, build: Any) -> ChildPage:
+    try:
+        root = xmldoc.parse(body)
+        if root.tag != "Response":
+            raise MalformedXMLError(f"expected <Response>, got <{root.tag}>")
+    except MalformedXMLError as exc:
+        raise CIBadResponseError(f"unreadable CI response: {exc.message}") from exc
+    children: list[Child] = []
+    skipped = 0
+    for element in root.iterfind(entry):
+        try:
+            children.append(build(element))
+        except MalformedXMLError:
+            skipped += 1  # one unusable entry costs that entry, not the page
+    return ChildPage(tuple(children), xmldoc.child_text(root, "NextToken") or "", skipped)
+
+
+def parse_executions(body: bytes) -> ChildPage:
+    """A ``GET /workflowexecution`` page."""
+    return _page(body, "WorkflowExecutionList", execution_from_element)
+
+
+def parse_media_jobs(body: bytes) -> ChildPage:
+    """A ``GET /jobs`` page."""
+    return _page(body, "JobsDetail", media_job_from_element)
+
+
+def parse_execution_failure(body: bytes) -> tuple[str, str, str]:
+    """Why a workflow execution failed, from ``GET /workflowexecution/<RunId>``: (code, message, task JobId).
+
+    The first failed task's Code and Message; when the detail carries no tasks, ("", "", "").
+    """
+    try:
+        root = xmldoc.parse(body)
+    except MalformedXMLError as exc:
+        raise CIBadResponseError(f"unreadable CI response: {exc.message}") from exc
+    execution = root.find("WorkflowExecution")
+    if execution is None:
+        return "", "", ""
+    for task in execution.iterfind("Tasks"):
+        if xmldoc.child_text(task, "State") == "Failed":
+            return (
+                xmldoc.child_text(task, "Code") or "Failed",
+                xmldoc.child_text(task, "Message") or "",
+                xmldoc.child_text(task, "JobId") or "",
+            )
+    return "", "", ""
