@@ -55,6 +55,8 @@ class EmulatorOptions:
     batch_end: str = "dispatched"  # a batch with objects ends once they are "dispatched" (CI may) or "done"
     execution_time_tag: str = "CreateTime"  # the docs' example says CreateTime; the Go SDK reads CreationTime
     execution_details_have_tasks: bool = True  # False: a failed execution's detail carries no Tasks
+    child_without_state: set[str] = field(default_factory=set)  # these children's entries come without a State
+    child_faults: list[str] = field(default_factory=list)  # faults for object listings only, one per request
 
 
 @dataclass
@@ -333,6 +335,8 @@ class CIEmulator:
             "RunId": child.child_id, "WorkflowId": objects.streams(job)[child.stream], "Object": child.object,
             self.options.execution_time_tag: _iso_cst(child.created_at), "State": child.state,
         })  # fmt: skip
+        if child.child_id in self.options.child_without_state:
+            element.remove(element.find("State"))  # type: ignore[arg-type]
         return element
 
     def _media_job(self, job: EmulatedJob, child: objects.EmulatedChild) -> etree._Element:
@@ -505,6 +509,8 @@ def _handler_for(emulator: CIEmulator) -> type[BaseHTTPRequestHandler]:
             ]
             op = _operation(self.command, path, query)
             fault = emulator.faults.next()
+            if op in ("list_executions", "list_media_jobs") and emulator.options.child_faults:
+                fault = emulator.options.child_faults.pop(0)
             delay = emulator.faults.latency
             if fault and fault.startswith("slow:"):
                 delay, fault = float(fault[5:]), None

@@ -26,7 +26,8 @@ ENV_VARIABLES = (
     "TENCENTCLOUD_SECRETKEY", "TENCENTCLOUD_SESSIONTOKEN", "TENCENTCLOUD_REGION", "JOBWATCH_STORE",
     "JOBWATCH_STORE_ENDPOINT", "JOBWATCH_WATCH_ALL", "JOBWATCH_WEBHOOK_URL", "JOBWATCH_WEBHOOK_SECRET",
     "JOBWATCH_CHAIN_FUNCTION", "JOBWATCH_NOTIFY_ON", "JOBWATCH_STUCK_AFTER", "JOBWATCH_API_TOKEN",
-    "JOBWATCH_CALLBACK_ALLOW_NETS", "JOBWATCH_LOG_LEVEL", "JOBWATCH_CALLBACK_TOKEN",
+    "JOBWATCH_CALLBACK_ALLOW_NETS", "JOBWATCH_LOG_LEVEL", "JOBWATCH_CALLBACK_TOKEN", "JOBWATCH_TRACK_OBJECTS",
+    "JOBWATCH_REPORT_SCOPE",
 )  # fmt: skip
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
@@ -66,6 +67,8 @@ class Settings:
     log_level: str = "INFO"
     function_region: str | None = None  # where chained functions live: the function's own region
     callback_token: str | None = field(default=None, repr=False)  # /ci-callback only: it rides in CI's URL
+    track_objects: bool = True  # follow each batch's objects: progress, a truthful "finished", the report
+    report_scope: str = "all"  # which objects the completion report lists: all, or failed
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -108,6 +111,9 @@ class Settings:
         log_level = env.get("JOBWATCH_LOG_LEVEL", "INFO").upper()
         if log_level not in LOG_LEVELS:
             raise ConfigError("JOBWATCH_LOG_LEVEL", f"expected one of {', '.join(LOG_LEVELS)}")
+        report_scope = env.get("JOBWATCH_REPORT_SCOPE", "all").lower()
+        if report_scope not in ("all", "failed"):
+            raise ConfigError("JOBWATCH_REPORT_SCOPE", "expected 'all' or 'failed'")
         api_token, callback_token = env.get("JOBWATCH_API_TOKEN"), env.get("JOBWATCH_CALLBACK_TOKEN")
         if callback_token is not None and callback_token == api_token:
             raise ConfigError("JOBWATCH_CALLBACK_TOKEN", "must differ from JOBWATCH_API_TOKEN (never in a URL)")
@@ -129,6 +135,8 @@ class Settings:
             log_level=log_level,
             function_region=env.get("TENCENTCLOUD_REGION") or region,
             callback_token=callback_token,
+            track_objects=_bool("JOBWATCH_TRACK_OBJECTS", env.get("JOBWATCH_TRACK_OBJECTS", "true")),
+            report_scope=report_scope,
         )
 
     def ci_base_url(self) -> str:

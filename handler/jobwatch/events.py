@@ -16,6 +16,7 @@ TERMINAL_TYPES = {
 }
 STATE_CHANGED = "ci.batchjob.state_changed"
 STUCK = "ci.batchjob.stuck"
+PROGRESS = "ci.batchjob.progress"
 MAX_BODY_BYTES = 20 * 1024
 
 
@@ -33,9 +34,21 @@ def event_id(job_id: str, kind: str, state: str, sequence: int) -> str:
     """
     if kind == STUCK:
         return f"evt-{job_id}-stuck"
+    if kind == PROGRESS:
+        return f"evt-{job_id}-progress-{sequence:04d}"
     if kind in TERMINAL_TYPES.values():
         return f"evt-{job_id}-{state.lower()}"
     return f"evt-{job_id}-{sequence:04d}-{state.lower()}"
+
+
+def finished_type(batch_state: str, objects: dict[str, Any]) -> str:
+    """A finished batch's event: succeeded only when CI says Success and every object succeeded; cancelled when
+    the batch was cancelled; failed otherwise (a Success batch with failed or cancelled objects included)."""
+    if batch_state == "Cancel":
+        return TERMINAL_TYPES["Cancel"]
+    if batch_state == "Success" and not objects.get("failed") and not objects.get("cancelled"):
+        return TERMINAL_TYPES["Success"]
+    return TERMINAL_TYPES["Failed"]
 
 
 def utc_stamp(moment: datetime) -> str:
@@ -54,6 +67,7 @@ def build_event(
     metadata: dict[str, Any] | None,
     record_url: str,
     now: datetime,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The stored event: its id, status and the webhook body (under 20 KB; big input/operation is linked)."""
     state = record.get("state") or ""
@@ -75,6 +89,7 @@ def build_event(
         "operation": record.get("operation") or {},
         "metadata": metadata or {},
         "record": record_url,
+        **(extra or {}),
     }
     payload = {"type": kind, "timestamp": utc_stamp(now), "data": data}
     if len(jsoncodec.dumps(payload, ensure_ascii=False).encode()) > MAX_BODY_BYTES:

@@ -149,6 +149,39 @@ class Records:
             if key.endswith(".json"):
                 yield key[len("events/") : -len(".json")]
 
+    # object tracking: tracks/<jobId>.json (cursors, active objects, counts), tracks/open/<jobId>.json (one marker
+    # per batch still being followed), tracks/<jobId>/segment-<n>.csv (report rows waiting to become a part)
+    def track(self, job_id: str) -> dict[str, Any] | None:
+        return self.load(f"tracks/{_checked(job_id)}.json")
+
+    def put_track(self, track: dict[str, Any]) -> None:
+        self.store.put(f"tracks/{_checked(track['jobId'])}.json", dumps(track))
+
+    def put_open(self, job_id: str) -> None:
+        self.store.put(f"tracks/open/{_checked(job_id)}.json", b"{}")
+
+    def delete_open(self, job_id: str) -> None:
+        self.store.delete(f"tracks/open/{_checked(job_id)}.json")
+
+    def open_tracks(self) -> list[str]:
+        keys = self.store.list("tracks/open/")
+        return [k[len("tracks/open/") : -len(".json")] for k in keys if k.endswith(".json")]
+
+    @staticmethod
+    def segment_key(job_id: str, number: int) -> str:
+        return f"tracks/{_checked(job_id)}/segment-{number:06d}.csv"
+
+    # reports: reports/<jobId>/objects-<NNNNN>.csv parts and manifest.json, written once, last
+    @staticmethod
+    def manifest_key(job_id: str) -> str:
+        return f"reports/{_checked(job_id)}/manifest.json"
+
+    def manifest(self, job_id: str) -> dict[str, Any] | None:
+        return self.load(self.manifest_key(job_id))
+
+    def create_manifest(self, document: dict[str, Any]) -> bool:
+        return self.store.create(self.manifest_key(document["jobId"]), dumps(document))
+
     # sweeps
     def put_summary(self, summary: dict[str, Any], state_keys: tuple[str, ...] = ("known", "stuckReported")) -> str:
         """Store a sweep's summary under its day and time, and as the latest unless a newer one is there.

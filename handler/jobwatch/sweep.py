@@ -20,11 +20,13 @@ from typing import Any, Protocol
 
 from . import events as ev
 from . import history
+from .ci.children import ChildPage
 from .ci.models import ACTIVE_STATES, DescribeResult, Job
 from .config import Settings
 from .deadline import Deadline
 from .errors import JobwatchError, StoreError
 from .records import Records
+from .tracker import Tracker
 
 log = logging.getLogger("jobwatch.sweep")
 
@@ -40,6 +42,24 @@ class CISource(Protocol):
     def list_jobs(self, *, job_types: Sequence[str] = ..., **filters: Any) -> list[Job]: ...
 
     def describe(self, job_ids: Iterable[str], *, deadline: Deadline | None = None) -> DescribeResult: ...
+
+    def list_children_page(
+        self,
+        *,
+        batch_id: str,
+        workflow_id: str | None = None,
+        tag: str | None = None,
+        queue_id: str | None = None,
+        states: Sequence[str] = (),
+        start_creation_time: datetime | None = None,
+        end_creation_time: datetime | None = None,
+        order: str = "Asc",
+        size: int = 100,
+        next_token: str = "",
+        deadline: Deadline | None = None,
+    ) -> ChildPage: ...
+
+    def execution_failure(self, run_id: str, *, deadline: Deadline | None = None) -> tuple[str, str, str]: ...
 
 
 class Notifier(Protocol):
@@ -59,6 +79,7 @@ class _Outcome:
     stuck: bool = False
     skipped: bool = False  # the deadline came first; the next sweep does it
     error: str | None = None
+    deferred: bool = False  # terminal in CI, but its event waits until every object has ended
 
 
 class Sweeper:
@@ -116,6 +137,12 @@ class Sweeper:
         complete = discovered and not any(o.skipped or o.error for o in outcomes)
 
         new_events = [e for o in outcomes for e in o.events]
+        objects: dict[str, Any] = {}
+        offset = 0
+        if self.settings.track_objects:
+            objects, offset = self._objects(observed, outcomes, int(prev.get("objectsOffset") or 0), deadline)
+            new_events += objects.pop("events")
+            errors += objects.pop("errors")
         delivered = failed = 0
         if self.notifier is not None:  # new events now, and due retries of earlier ones even if CI is down
             delivered, failed = self.notifier.dispatch(new_events, deadline)
@@ -148,12 +175,14 @@ class Sweeper:
             "ciRequests": {**{k: v for k, v in sent.items() if v}, "total": sum(max(v, 0) for v in sent.values())},
             "nonExistJobIds": list(missing),
             "activeJobs": len(known),
+            **({"objects": objects} if objects else {}),
             "errors": errors[:50],
             # what the next sweep starts from
             "baselined": baselined or complete,
             "historyFrom": started.isoformat() if complete else history_from,
             "known": known,
             "stuckReported": sorted(stuck_reported & set(known)),
+            "objectsOffset": offset,
         }
         try:
             self.records.put_summary(summary)
@@ -161,6 +190,30 @@ class Sweeper:
             summary["errors"].append(f"{exc.code}: could not store the summary: {exc}")
             summary["complete"] = False
         return summary
+
+    def _objects(
+        self, observed: dict[str, Job], outcomes: list[_Outcome], offset: int, deadline: Deadline
+    ) -> tuple[dict[str, Any], int]:
+        """Follow the objects of every active batch and of every batch whose end waits for its objects."""
+        try:
+            batches: dict[str, Job | None] = {job_id: None for job_id in self.records.open_tracks()}
+        except JobwatchError as exc:
+            return {"events": [], "errors": [f"{exc.code}: open tracks unreadable: {exc}"]}, offset
+        deferred = {o.job_id for o in outcomes if o.deferred}
+        for job in observed.values():
+            if job.state in ACTIVE_STATES or job.job_id in deferred or job.job_id in batches:
+                batches[job.job_id] = job
+        tracker = Tracker(self.settings, self.ci, self.records, self._create, now=self.now, margin=self.margin)
+        done, offset = tracker.run(batches, deadline, offset)
+        errors = [o.error for o in done if o.error]
+        errors += [f"BadObjectEntries: {o.job_id}: {o.bad_entries} entries without an id or a state skipped"
+                   for o in done if o.bad_entries]  # fmt: skip
+        summary = {
+            "batches": len(batches), "followed": sum(not o.skipped and not o.error for o in done),
+            "finished": sum(o.finished for o in done), "skipped": sum(o.skipped for o in done),
+            "events": [e for o in done for e in o.events], "errors": errors,
+        }  # fmt: skip
+        return summary, offset
 
     def _discover(self, history_from: str | None, deadline: Deadline) -> dict[str, Job]:
         """Active jobs of both types, plus every job created since the last sweep began (less a margin)."""
@@ -220,7 +273,12 @@ class Sweeper:
         # The first sweep takes the bucket as it is and reports no history, except for jobs someone watches.
         report = seen.transition and (baselined or stored is not None or watch is not None)
         kind = ev.event_type(job.state, self.settings.notify_on) if report else None
-        if kind:
+        if kind in ev.TERMINAL_TYPES.values() and self.settings.track_objects:
+            # A batch is finished only when its objects are: the tracker creates this event then. The marker goes
+            # before the record, so a crash in between cannot lose the batch's end.
+            self.records.put_open(job.job_id)
+            out.deferred = True
+        elif kind:
             out.events += self._create(kind, seen.record, seen.previous_state, seen.sequence, watch, now)
         elif watch is not None and job.terminal and not seen.transition:
             # The job had ended (and been recorded) before this watch was registered: its own targets hear of it
@@ -253,6 +311,7 @@ class Sweeper:
         watch: dict[str, Any] | None,
         now: datetime,
         late_watch: bool = False,
+        extra: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         event = ev.build_event(
             kind,
@@ -264,6 +323,7 @@ class Sweeper:
             metadata=(watch or {}).get("metadata"),
             record_url=self.records.job_url(record["jobId"]),
             now=now,
+            extra=extra,
         )
         if late_watch and watch is not None:
             stamp = "".join(c for c in str(watch.get("createdAt", "")) if c.isdigit())

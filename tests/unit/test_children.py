@@ -64,7 +64,7 @@ def test_media_job_entry() -> None:
         "the input object does not exist",
     )
     assert failed.end_time is None and failed.start_time is not None
-    assert failed.output == ("out/a.mp4", "out/a-2.mp4") and ok.code == "" and ok.object == ""
+    assert failed.output == ("out/a.mp4", "out/a-2.mp4") and ok.code == "" and ok.object == "" and ok.output == ()
 
 
 def test_hostile_and_broken_pages() -> None:

@@ -93,7 +93,9 @@ def media_job_from_element(element: etree._Element) -> Child:
     if not job_id or not state:
         raise MalformedXMLError("media job without JobId or State")
     operation, source = element.find("Operation"), element.find("Input")
-    outputs = _texts(operation, "Output/Object") + _texts(operation, "MediaResult/OutputFile/ObjectName")
+    # What was written (MediaResult) or, for a success that does not say, where it was asked to go; nothing else
+    results = _texts(operation, "MediaResult/OutputFile/ObjectName")
+    outputs = results or (_texts(operation, "Output/Object") if state == "Success" else [])
     code = xmldoc.child_text(element, "Code") or ""
     return Child(
         child_id=job_id,

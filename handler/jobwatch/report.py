@@ -1,0 +1,95 @@
+"""The completion report (pure): one CSV row per object, parts of at most 100,000 rows, and the manifest.
+
+Rows are RFC 4180 CSV in UTF-8 with a header row; columns
+``object,state,code,message,childId,output,creationTime,startTime,endTime``; ``output`` lists output keys separated
+by spaces. A part's ``md5`` is the hex MD5 of its bytes, so a reader can check what it downloaded.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from .ci.children import Child
+
+FORMAT = "jobwatch-objects-csv/1"
+COLUMNS = ("object", "state", "code", "message", "childId", "output", "creationTime", "startTime", "endTime")
+MAX_PART_ROWS = 100_000
+SCOPES = ("all", "failed")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def row_of(child: Child, code: str = "", message: str = "") -> dict[str, Any]:
+    """A report row for an object, with its failure reason when it has one."""
+    return {
+        "object": child.object,
+        "state": child.state,
+        "code": code or child.code,
+        "message": message or child.message,
+        "childId": child.child_id,
+        "output": " ".join(child.output),
+        "creationTime": _iso(child.creation_time),
+        "startTime": _iso(child.start_time),
+        "endTime": _iso(child.end_time),
+    }
+
+
+def order_key(row: Mapping[str, Any]) -> tuple[str, str]:
+    """Creation order; ties (CI's times are whole seconds) broken by the child's id, so every reader agrees."""
+    return (str(row.get("creationTime") or ""), str(row.get("childId") or ""))
+
+
+def in_scope(row: Mapping[str, Any], scope: str) -> bool:
+    return scope == "all" or row.get("state") in ("Failed", "Cancel")
+
+
+def _cell(value: Any) -> str:
+    # Written exactly as CI names it: object keys are data for programs (a spreadsheet may read "=…" as a formula).
+    return "" if value is None else str(value)
+
+
+def csv_bytes(rows: Iterable[Mapping[str, Any]], *, header: bool = True) -> bytes:
+    """Rows as CSV (CRLF line ends, quoted where needed), with or without the header row."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    if header:
+        writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow([_cell(row.get(c)) for c in COLUMNS])
+    return buffer.getvalue().encode()
+
+
+def read_rows(data: bytes) -> list[dict[str, str]]:
+    """The rows of a CSV part or segment (its header row tells the columns)."""
+    reader = csv.DictReader(io.StringIO(data.decode()))
+    return [dict(r) for r in reader]
+
+
+def md5_hex(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()  # noqa: S324  (an integrity check, not a security one)
+
+
+def part_key(job_id: str, number: int) -> str:
+    return f"reports/{job_id}/objects-{number:05d}.csv"
+
+
+def manifest(
+    job_id: str, created_at: datetime, scope: str, counts: Mapping[str, Any], parts: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The report's ``manifest.json``."""
+    return {
+        "jobId": job_id,
+        "format": FORMAT,
+        "createdAt": created_at.isoformat(),
+        "scope": scope,
+        "columns": list(COLUMNS),
+        "objects": dict(counts),
+        "parts": parts,
+    }
