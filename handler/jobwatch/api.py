@@ -19,12 +19,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from . import callbacks, watches
+from . import callbacks, reads, watches
 from .ci.models import is_valid_job_id
 from .deadline import Deadline
 from .errors import CIError, InvalidInputError, JobwatchError
 from .events import public_event
-from .httpmessage import HTTPError, Request, error_body, error_response, normalise, respond
+from .httpmessage import HTTPError, Request, error_body, error_response, normalise, respond, respond_bytes
 
 if TYPE_CHECKING:
     from .entry import Ports
@@ -141,6 +141,28 @@ def stored_jobs(ports: Ports, request: Request, deadline: Deadline) -> dict[str,
     return respond(200, {"jobs": page["items"], "nextCursor": page["nextCursor"]})
 
 
+def job_record(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
+    return respond(200, reads.job_story(ports.records, _job_id(request.params["jobId"])))
+
+
+def job_objects(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
+    job_id = _job_id(request.params["jobId"])
+    page = reads.objects_page(ports.records, job_id, request.query.get("state", ""), _limit(request.query),
+                              request.query.get("cursor", ""))  # fmt: skip
+    return respond(200, {"jobId": job_id, **page})
+
+
+def job_report(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
+    return respond(200, reads.report_manifest(ports.records, _job_id(request.params["jobId"])))
+
+
+def job_report_part(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
+    job_id, part = _job_id(request.params["jobId"]), request.params["part"]
+    data = reads.report_part(ports.records, job_id, part)
+    disposition = f'attachment; filename="{job_id}-{part}"'
+    return respond_bytes(200, data, "text/csv; charset=utf-8", {"Content-Disposition": disposition})
+
+
 def add_watch(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
     body = request.json()
     watch, created = watches.register(ports.records, body, ports.clock(), ports.settings, ports.guard)
@@ -197,6 +219,10 @@ ROUTES = (
     Route("GET", "/healthz", healthz, public=True),
     Route("GET", "/jobs", stored_jobs),
     Route("GET", "/jobs/{jobIds}", live_jobs),
+    Route("GET", "/jobs/{jobId}/record", job_record),
+    Route("GET", "/jobs/{jobId}/objects", job_objects),
+    Route("GET", "/jobs/{jobId}/report", job_report),
+    Route("GET", "/jobs/{jobId}/report/{part}", job_report_part),
     Route("POST", "/watches", add_watch),
     Route("DELETE", "/watches/{jobId}", remove_watch),
     Route("GET", "/events", list_events),

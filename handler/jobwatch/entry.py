@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import api, jsoncodec, logs, watches
+from . import api, jsoncodec, logs, reads, watches
 from .ci.client import CIClient
 from .ci.models import is_valid_job_id
 from .config import Settings
@@ -33,7 +33,7 @@ from .sweep import CISource, Notifier, Sweeper
 
 log = logging.getLogger("jobwatch")
 
-ACTIONS = ("sweep", "describe", "watch", "unwatch", "replay")
+ACTIONS = ("sweep", "describe", "watch", "unwatch", "replay", "record", "objects", "report")
 MAX_DESCRIBE_IDS = 100
 
 
@@ -208,4 +208,29 @@ def _action(event: dict[str, Any], ports: Ports, deadline: Deadline) -> dict[str
             raise InvalidInputError("eventId must be an event id")
         replayed = replay(ports, event_id)
         return {"ok": True, "eventId": event_id, "status": replayed["status"]}
+    if action in ("record", "objects", "report"):
+        return _read(event, ports)
     return error_result("InvalidAction", f"action must be one of {', '.join(ACTIONS)}")
+
+
+def _read(event: dict[str, Any], ports: Ports) -> dict[str, Any]:
+    """The HTTP API's reads of one job, for a direct invoke: record, objects (a page), report (or one part)."""
+    job_id = event.get("jobId")
+    if not isinstance(job_id, str) or not is_valid_job_id(job_id):
+        raise InvalidInputError("jobId must be 1-64 characters of A-Z, a-z, 0-9, _ and -")
+    action = event["action"]
+    if action == "record":
+        return {"ok": True, **reads.job_story(ports.records, job_id)}
+    if action == "objects":
+        limit, state, cursor = event.get("limit", 100), event.get("state", ""), event.get("cursor", "")
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
+            raise InvalidInputError("limit must be a whole number 1-1000")
+        if not isinstance(state, str) or not isinstance(cursor, str):
+            raise InvalidInputError("state and cursor are strings")
+        return {"ok": True, "jobId": job_id, **reads.objects_page(ports.records, job_id, state, limit, cursor)}
+    part = event.get("part")
+    if part is None:
+        return {"ok": True, "report": reads.report_manifest(ports.records, job_id)}
+    if not isinstance(part, str):
+        raise InvalidInputError("part is a part's file name, e.g. objects-00001.csv")
+    return {"ok": True, "part": part, "csv": reads.report_part(ports.records, job_id, part).decode("utf-8")}

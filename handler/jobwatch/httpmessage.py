@@ -128,6 +128,25 @@ def respond(status: int, body: Any = None, headers: dict[str, str] | None = None
     }
 
 
+def respond_bytes(status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """A non-JSON answer (a CSV part): text as is, anything else base64."""
+    try:
+        body, encoded = data.decode("utf-8"), False
+    except UnicodeDecodeError:
+        body, encoded = base64.b64encode(data).decode(), True
+    return {
+        "isBase64Encoded": encoded,
+        "statusCode": status,
+        "headers": {
+            "Content-Type": content_type,
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            **(headers or {}),
+        },
+        "body": body,
+    }
+
+
 STATUS_OF_CODE = {"NotFound": 404, "InvalidConfiguration": 503}
 
 

@@ -116,7 +116,7 @@ def api(emulator: CIEmulator, tmp_path: Path) -> Ports:
     """Ports with the two sample jobs of events/ in the emulator; one has finished and has its event."""
     now = emulator.clock()
     emulator.book.add(EmulatedJob(WORKFLOW_ID, "Workflow", "demo", now, {"Prefix": "in/"}, {"WorkflowIds": "w1"},
-                                  submitted_for=1, running_for=5))  # fmt: skip
+                                  submitted_for=1, running_for=5, objects=3, object_failure_ratio=0.0))  # fmt: skip
     emulator.book.add(EmulatedJob(JOB_ID, "Job", "demo", now, {"Prefix": "in/"}, {"Tag": "Transcode"},
                                   submitted_for=1, running_for=500))  # fmt: skip
     ports = build_ports(emulator, tmp_path / "store")

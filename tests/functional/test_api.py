@@ -22,7 +22,8 @@ from tests.functional.apitools import CALLBACK_TOKEN, CREDENTIALS, JOB_ID, ROOT,
 
 EXPECTED = {
     "healthz": 200, "jobs-list": 200, "jobs-live": 200, "watch-create": 201, "watch-delete": 204,
-    "events-list": 200, "event-replay": 202, "sweep": 200, "ci-callback": 202,
+    "events-list": 200, "event-replay": 202, "sweep": 200, "ci-callback": 202, "job-record": 200,
+    "job-objects": 200, "job-report": 200, "job-report-part": 200,
 }  # fmt: skip
 
 
@@ -32,7 +33,7 @@ def test_every_route_from_sample_events(api: Ports, shape: str, name: str) -> No
     """Each sample event in events/ (both shapes) gets its documented success status through main_handler."""
     result = handle(load_event(f"http-{shape}-{name}.json"), {"request_id": "r"}, ports=api)
     assert result["statusCode"] == EXPECTED[name], result["body"]
-    assert result["headers"]["Content-Type"].startswith("application/json")
+    assert result["headers"]["Content-Type"].startswith("text/csv" if name == "job-report-part" else "application/json")
 
 
 class TestRoutes:

@@ -1,0 +1,103 @@
+"""Reads of a job's story that the HTTP API and the direct invoke share: its record with everything around it, its
+objects page by page, and its completion report."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any
+
+from . import watches
+from .errors import InvalidInputError
+from .events import public_event
+from .records import Records
+from .tracker import tracked_rows
+
+OBJECT_STATES = ("active", "Submitted", "Running", "Pause", "Success", "Failed", "Cancel")
+PART_RE = re.compile(r"objects-[0-9]{5}\.csv")
+MAX_PART_BYTES = 5 * 1024 * 1024  # SCF answers a synchronous call with at most 6 MB
+
+
+class NotFoundError(InvalidInputError):
+    """Raised when what was asked for does not exist (yet)."""
+
+    code = "NotFound"
+
+
+def job_story(records: Records, job_id: str) -> dict[str, Any]:
+    """What happened to a job, in one answer: its record, its watch, its events with every attempt, its report."""
+    record = records.job(job_id)
+    if record is None:
+        raise NotFoundError(f"no record of job {job_id}: jobwatch has not seen it")
+    watch = records.watch(job_id) or records.finished_watch(job_id)
+    found = []
+    for key in records.store.list(f"events/evt-{job_id}-"):
+        event = records.load(key)
+        if event is not None and event.get("jobId") == job_id:
+            found.append(public_event(event))
+    return {
+        "record": {k: v for k, v in record.items() if k != "raw"},
+        "watch": watches.public_watch(watch) if watch else None,
+        "events": found,
+        "report": records.manifest(job_id),
+    }
+
+
+def _offset(cursor: str) -> int:
+    if not cursor:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise InvalidInputError("cursor is not one this API gave out") from None
+    if not re.fullmatch(r"o:[0-9]{1,9}", text):
+        raise InvalidInputError("cursor is not one this API gave out")
+    return int(text[2:])
+
+
+def objects_page(records: Records, job_id: str, state: str, limit: int, cursor: str) -> dict[str, Any]:
+    """The batch's objects tracked so far, in creation order (``state=failed`` or any object state filters)."""
+    if state and state.lower() != "failed" and state not in OBJECT_STATES:
+        raise InvalidInputError(f"state must be failed or one of {', '.join(OBJECT_STATES)}")
+    if records.track(job_id) is None and records.job(job_id) is None:
+        raise NotFoundError(f"no record of job {job_id}: jobwatch has not seen it")
+    start = _offset(cursor)
+    named = {"failed": ("Failed",), "active": ("Submitted", "Running", "Pause")}
+    wanted = named.get(state.lower(), (state,)) if state else ()
+    items: list[dict[str, Any]] = []
+    index = -1
+    for row in tracked_rows(records, job_id):
+        if wanted and row.get("state") not in wanted:
+            continue
+        index += 1
+        if index < start:
+            continue
+        if len(items) == limit:
+            return {"objects": items, "nextCursor": base64.urlsafe_b64encode(f"o:{index}".encode()).decode()}
+        items.append(row)
+    return {"objects": items, "nextCursor": None}
+
+
+def report_manifest(records: Records, job_id: str) -> dict[str, Any]:
+    manifest = records.manifest(job_id)
+    if manifest is None:
+        raise NotFoundError(f"job {job_id} has no completion report yet: it is written when the batch is finished")
+    return manifest
+
+
+def report_part(records: Records, job_id: str, part: str) -> bytes:
+    """One CSV part of the report, by its file name (``objects-00001.csv``)."""
+    if not PART_RE.fullmatch(part):
+        raise InvalidInputError("a part is named objects-NNNNN.csv")
+    manifest = report_manifest(records, job_id)
+    key = f"reports/{job_id}/{part}"
+    if key not in {p["key"] for p in manifest.get("parts", [])}:
+        raise NotFoundError(f"the report of job {job_id} has no part {part}")
+    data = records.store.get(key)
+    if data is None:
+        raise NotFoundError(f"part {part} of job {job_id} is missing from the store")
+    if len(data) > MAX_PART_BYTES:
+        raise InvalidInputError(f"part {part} is {len(data)} bytes, over what a function may answer: read {key} "
+                                "from the store")  # fmt: skip
+    return data
