@@ -1,13 +1,15 @@
 """``make demo``: the main job end to end on the embedded default, no cloud account needed.
 
-Starts the CI emulator on 127.0.0.1 with jobs of both types that move through their states, runs the real
-``index.main_handler`` with timer events every few seconds against ``file:.jobwatch``, shows a live table, and
-ends with a summary. Everything it starts, it stops.
+Starts the CI emulator on 127.0.0.1 with batch jobs of both types that move through their states, each dispatching
+a few hundred objects (some fail), runs the real ``index.main_handler`` with timer events every few seconds against
+``file:.jobwatch``, shows a live table with a progress bar per batch, and ends with a summary that names each
+completion report and its failed rows. Everything it starts, it stops.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import shutil
@@ -34,12 +36,25 @@ STATE_STYLE = {
 }
 
 
+def bar(objects: dict[str, Any], width: int = 20) -> str:
+    """done (green), failed (red) and active (yellow) of the objects seen so far, or of the total once finished."""
+    seen = objects.get("total") or objects.get("seen") or 0
+    if not seen:
+        return "[bright_black]no objects[/]" if objects.get("total") == 0 else "[bright_black]no objects seen yet[/]"
+    parts = [(objects.get("succeeded", 0), "green", "█"), (objects.get("failed", 0) + objects.get("cancelled", 0),
+             "red", "█"), (objects.get("active", 0), "yellow", "░")]  # fmt: skip
+    cells = "".join(f"[{style}]{char * round(width * n / seen)}[/]" for n, style, char in parts)
+    done = objects.get("succeeded", 0) + objects.get("failed", 0) + objects.get("cancelled", 0)
+    label = "" if objects.get("total") is None else " (all)"
+    return f"{cells} {done}/{seen}{label}, {objects.get('failed', 0)} failed"
+
+
 def table(store: Path, jobs: list[str], sweeps: int, totals: Counter[str]) -> Table:
     view = Table(
         title=f"jobwatch demo: sweep {sweeps}, {totals['events']} events, "
         f"{totals['delivered']} webhooks delivered, {totals['ci']} CI requests"
     )
-    for column in ("job", "type", "name", "state", "events"):
+    for column in ("job", "type", "name", "state", "objects: done/failed/active", "events"):
         view.add_column(column)
     per_job = Counter(p.name.split("-")[1] for p in (store / "events").glob("evt-*.json"))
     for job_id in jobs:
@@ -51,6 +66,7 @@ def table(store: Path, jobs: list[str], sweeps: int, totals: Counter[str]) -> Ta
             record.get("type", ""),
             record.get("name", ""),
             f"[{STATE_STYLE.get(state, 'white')}]{state}[/]",
+            bar(record.get("objects") or {}),
             str(per_job.get(job_id, 0)),
         )
     return view
@@ -63,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=float, default=3.0, help="seconds between timer events")
     parser.add_argument("--timeout", type=float, default=120.0, help="stop after this many seconds")
     parser.add_argument("--store", default=".jobwatch", help="store folder (emptied first)")
+    parser.add_argument("--objects", type=int, nargs=2, default=(100, 300), metavar=("MIN", "MAX"),
+                        help="how many objects each batch dispatches")  # fmt: skip
+    parser.add_argument("--object-duration", type=float, nargs=2, default=(2.0, 8.0), metavar=("MIN", "MAX"),
+                        help="how long each object takes, in seconds")  # fmt: skip
     parser.add_argument(
         "--duration",
         type=float,
@@ -80,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     secret = new_secret()
     receiver = WebhookReceiver(secret).start()
     with CIEmulator() as emulator:
-        made = emulator.book.preload(args.jobs, seed=args.seed, duration=tuple(args.duration))
+        made = emulator.book.preload(args.jobs, seed=args.seed, duration=tuple(args.duration),
+                                     objects=tuple(args.objects), object_failure_ratio=0.04,
+                                     object_duration=tuple(args.object_duration))  # fmt: skip
         os.environ.update(
             {
                 "JOBWATCH_CI_ENDPOINT": emulator.url,
@@ -134,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
                         emulator.book.cancel(active[0].job_id)
                     cancelled = True
                 live.update(table(store, ids, sweeps, totals))
-                if sweeps > 1 and result.get("activeJobs") == 0:
-                    break
+                if sweeps > 1 and result.get("activeJobs") == 0 and not result.get("objects", {}).get("batches"):
+                    break  # every batch has ended in CI and every object with it
                 time.sleep(args.every)
 
     console.print()
@@ -152,10 +174,32 @@ def main(argv: list[str] | None = None) -> int:
     )
     states = Counter(json.loads(p.read_text()).get("state") for p in (store / "jobs").glob("*.json"))
     console.print(f"  final states: {dict(states)}")
-    console.print(f"Store: {store}/jobs/*.json, events/*.json, sweeps/ (readable JSON)")
+    console.print("Completion reports (one CSV row per object; failed rows first-class):")
+    reported = 0
+    for job_id in ids:
+        manifest_path = store / "reports" / job_id / "manifest.json"
+        if not manifest_path.exists():
+            continue
+        reported += 1
+        manifest = json.loads(manifest_path.read_text())
+        counts = manifest["objects"]
+        failed_rows = [r for part in manifest["parts"] for r in _rows(store / part["key"]) if r["state"] != "Success"]
+        console.print(f"  {manifest_path.relative_to(store.parent)}: {counts['total']} objects, "
+                      f"{counts['succeeded']} succeeded, {counts['failed']} failed, {counts['cancelled']} cancelled")  # fmt: skip
+        for row in failed_rows[:3]:
+            console.print(f"    [red]{row['state']}[/] {row['object']}: {row['code']} {row['message']}")
+        if len(failed_rows) > 3:
+            console.print(f"    … and {len(failed_rows) - 3} more failed rows")
+    console.print(f"Store: {store}/jobs/*.json, events/*.json, reports/<jobId>/, sweeps/ (readable JSON and CSV)")
     unfinished = sum(n for s, n in states.items() if s not in ("Success", "Failed", "Cancel"))
+    unfinished += len(ids) - reported  # a batch is finished only once its report is written
     undelivered = sum(kinds.values()) - sum(receiver.by_type.values())
     return 1 if unfinished or undelivered or receiver.duplicates or receiver.rejected else 0
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,12 @@ def test_demo_runs_to_summary(tmp_path: Path) -> None:
             "--duration",
             "1",
             "3",
+            "--objects",
+            "20",
+            "60",
+            "--object-duration",
+            "0.5",
+            "2",
             "--timeout",
             "60",
             "--store",
@@ -42,3 +48,6 @@ def test_demo_runs_to_summary(tmp_path: Path) -> None:
     records = [json.loads(p.read_text()) for p in (store / "jobs").glob("*.json")]
     assert len(records) == 6 and all(r["state"] in ("Success", "Failed", "Cancel") for r in records)
     assert len(list((store / "events").glob("*.json"))) >= 6
+    assert run.stdout.count("manifest.json") == 6 and "objects," in run.stdout  # each report named in the summary
+    assert all(r["objects"]["total"] is not None for r in records)
+    assert all(r["objects"]["total"] >= 20 for r in records if r["state"] != "Cancel")
