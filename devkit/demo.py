@@ -184,8 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         manifest = json.loads(manifest_path.read_text())
         counts = manifest["objects"]
         failed_rows = [r for part in manifest["parts"] for r in _rows(store / part["key"]) if r["state"] != "Success"]
-        console.print(f"  {manifest_path.relative_to(store.parent)}: {counts['total']} objects, "
-                      f"{counts['succeeded']} succeeded, {counts['failed']} failed, {counts['cancelled']} cancelled")  # fmt: skip
+        console.print(
+            f"  {manifest_path.relative_to(store.parent)}: {counts['total']} objects, {counts['succeeded']} "
+            f"succeeded, {counts['failed']} failed, {counts['cancelled']} cancelled"
+        )
         for row in failed_rows[:3]:
             console.print(f"    [red]{row['state']}[/] {row['object']}: {row['code']} {row['message']}")
         if len(failed_rows) > 3:
