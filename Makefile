@@ -63,6 +63,7 @@ serve: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.sweep_bench
+	$(BIN)/python -m bench.objects_bench
 
 layer: $(STAMP)
 	$(BIN)/python -m devkit.build layer

@@ -40,7 +40,13 @@ def run(count: int, ended: float, latency: float) -> dict[str, float]:
     with CIEmulator() as emulator, tempfile.TemporaryDirectory() as tmp:
         made = emulator.book.preload(count, seed=3, duration=(600, 900))
         emulator.faults.latency = latency
-        settings = Settings.from_env({"JOBWATCH_CI_ENDPOINT": emulator.url, "JOBWATCH_CI_BUCKET": "demo-1250000000"})
+        settings = Settings.from_env(
+            {
+                "JOBWATCH_CI_ENDPOINT": emulator.url,
+                "JOBWATCH_CI_BUCKET": "demo-1250000000",
+                "JOBWATCH_TRACK_OBJECTS": "false",
+            }
+        )  # batch states, as the naive poller reads
         client = CIClient(emulator.url, CREDENTIALS, max_workers=4)
         records = Records(FileStore(Path(tmp)))
         clock = lambda: datetime.fromtimestamp(emulator.clock(), timezone.utc)  # noqa: E731
