@@ -157,6 +157,10 @@ class Records:
     def put_track(self, track: dict[str, Any]) -> None:
         self.store.put(f"tracks/{_checked(track['jobId'])}.json", dumps(track))
 
+    def create_track(self, track: dict[str, Any]) -> bool:
+        """Store a new track unless one exists (two sweeps starting to follow the same batch keep the first)."""
+        return self.store.create(f"tracks/{_checked(track['jobId'])}.json", dumps(track))
+
     def put_open(self, job_id: str) -> None:
         self.store.put(f"tracks/open/{_checked(job_id)}.json", b"{}")
 

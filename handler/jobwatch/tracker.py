@@ -170,7 +170,8 @@ class Tracker:
             track = new_track(job_id, str(basis.get("type")), dict(basis.get("operation") or {}),
                               basis.get("creationTime"))  # fmt: skip
             self.records.put_open(job_id)
-            self.records.put_track(track)
+            if not self.records.create_track(track):
+                track = self.records.track(job_id) or track  # another sweep started it first: follow theirs
         if track.get("finished"):
             self.records.delete_open(job_id)
             return TrackOutcome(job_id, finished=True)
@@ -207,6 +208,9 @@ class Tracker:
         job_id = track["jobId"]
         terminal = state in TERMINAL_STATES
         outcome = TrackOutcome(job_id)
+        for key in track.get("garbage", []):  # segments a part replaced, in a track version that was saved
+            self.records.store.delete(key)
+        track["garbage"] = []
         bad_before = int(track.get("badEntries", 0))
         for name, stream in track["streams"].items():
             self._list_new(track, name, stream, allowance, deadline)
@@ -219,7 +223,7 @@ class Tracker:
         )  # fmt: skip
         self._flush(track, finished)
         counts = self._counts(track, finished)
-        record = self._update_record(job_id, counts)
+        record = self._update_record(track, counts, need=finished or self.settings.notify_on == "all")
         if finished:
             outcome.events += self._finish(track, record, counts)
             outcome.finished = True
@@ -348,8 +352,8 @@ class Tracker:
         self.records.store.put(key, data)
         track["parts"].append({"key": key, "rows": sum(int(s["rows"]) for s in track["segments"]),
                                "md5": report.md5_hex(data)})  # fmt: skip
-        for segment in track["segments"]:
-            self.records.store.delete(segment["key"])
+        # Deleted only once a track naming the part is saved (next sweep): a crash before leaves them usable.
+        track.setdefault("garbage", []).extend(s["key"] for s in track["segments"])
         track["segments"] = []
 
     def _counts(self, track: dict[str, Any], finished: bool) -> dict[str, Any]:
@@ -358,14 +362,18 @@ class Tracker:
         track["counts"] = counts
         return {**counts, "total": counts["seen"] if finished else None}
 
-    def _update_record(self, job_id: str, counts: dict[str, Any]) -> dict[str, Any] | None:
-        record = self.records.job(job_id)
+    def _update_record(self, track: dict[str, Any], counts: dict[str, Any], need: bool) -> dict[str, Any] | None:
+        """Put the counts on the job record when they moved (no read at all when they did not and none is needed)."""
+        if track.get("recorded") == counts and not need:
+            return None
+        record = self.records.job(track["jobId"])
         if record is None:
             return None
         shown = {k: v for k, v in (record.get("objects") or {}).items() if k != "updatedAt"}
         if shown != counts:
             record["objects"] = {**counts, "updatedAt": self.now().isoformat()}
             self.records.put_job(record)
+        track["recorded"] = counts
         return record
 
     def _finish(self, track: dict[str, Any], record: dict[str, Any] | None, counts: dict[str, Any]) -> list[Any]:
@@ -407,12 +415,14 @@ def tracked_rows(records: Records, job_id: str) -> Iterator[dict[str, Any]]:
     track = records.track(job_id)
     if track is None:
         return
-    for item in [*track.get("parts", []), *track.get("segments", [])]:
+    header = report.csv_bytes([], header=True)
+    for item, headed in [
+        *((p, True) for p in track.get("parts", [])),
+        *((s, False) for s in track.get("segments", [])),
+    ]:
         data = records.store.get(item["key"])
-        if data is None:
-            continue
-        text = data if data.startswith(b"object,") else report.csv_bytes([], header=True) + data
-        yield from report.read_rows(text)
+        if data is not None:  # segments are stored without the header row
+            yield from report.read_rows(data if headed else header + data)
     yield from sorted(({k: v for k, v in r.items() if k != "needsReason"} for r in track.get("rows", [])),
                       key=report.order_key)  # fmt: skip
     for child_id, active in sorted(track.get("active", {}).items(), key=lambda kv: (kv[1]["creationTime"], kv[0])):

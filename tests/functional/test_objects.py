@@ -254,3 +254,35 @@ def test_objects_untracked_when_off(emulator: CIEmulator, store: ObjectStore) ->
     result = sweep(ports)
     assert terminal_events(ports, job.job_id) and "objects" not in json.dumps(result["ciRequests"])
     assert "list_media_jobs" not in emulator.served
+
+
+def test_small_parts_and_a_crash_between_part_and_track(
+    emulator: CIEmulator, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts split at the row limit; a sweep dying after writing a part but before saving its track loses nothing."""
+    from jobwatch import report
+
+    monkeypatch.setattr(report, "MAX_PART_ROWS", 7)
+    job = batch(emulator, "Job", objects=40, seed=27)
+    ports = make_ports(emulator, store)
+    sweep(ports)
+    emulator.clock.advance(70)  # every object has ended: this sweep writes the parts and finishes
+    real_put = ports.records.put_track
+    crashed: list[int] = []
+
+    def dying_put(track: dict[str, Any]) -> None:
+        if track.get("parts") and not crashed:
+            crashed.append(track["version"])
+            raise RuntimeError("the function was killed")
+        real_put(track)
+
+    monkeypatch.setattr(ports.records, "put_track", dying_put)
+    assert handle(TIMER, CONTEXT, ports=ports)["ok"] is False  # the invocation dies; its claim is released
+    assert crashed
+    run_until_finished(ports, emulator, job, step=5.0)
+    manifest = ports.records.manifest(job.job_id)
+    assert manifest is not None and len(manifest["parts"]) == -(-40 // 7)
+    assert all(p["rows"] == 7 for p in manifest["parts"][:-1])
+    check_report(ports, job, truth(emulator, job))
+    leftovers = list(ports.records.store.list(f"tracks/{job.job_id}/"))
+    assert len(leftovers) <= len(manifest["parts"])  # replaced segments are swept up by later sweeps
