@@ -220,15 +220,7 @@ class CIEmulator:
             raise CIError(400, "InvalidArgument", "type must be Workflow or Job")
         if not kind and self.options.list_without_type == "workflow":
             kind = "Workflow"
-        states = [s for s in query.get("states", "").split(",") if s]
-        if any(s not in (*STATES, "All") for s in states):
-            raise CIError(400, "InvalidArgument", "states holds an unknown state")
-        size = _int(query.get("size") or "10", "size")
-        if not 1 <= size <= 100:
-            raise CIError(400, "InvalidArgument", "size must be 1..100")
-        order = query.get("orderByTime") or "Desc"
-        if order not in ("Desc", "Asc"):
-            raise CIError(400, "InvalidArgument", "orderByTime must be Desc or Asc")
+        states, size, order = _listing(query)
         offset = _int(query.get("nextToken") or "0", "nextToken")
         since = _time(query.get("startCreationTime"), "startCreationTime")
         until = _time(query.get("endCreationTime"), "endCreationTime")
@@ -263,15 +255,7 @@ class CIEmulator:
             raise CIError(400, "InvalidArgument", "tag is required")
         if op == "list_executions" and not query.get("workflowId"):
             raise CIError(400, "InvalidArgument", "workflowId is required")
-        states = [s for s in query.get("states", "").split(",") if s]
-        if any(s not in (*STATES, "All") for s in states):
-            raise CIError(400, "InvalidArgument", "states holds an unknown state")
-        size = _int(query.get("size") or "10", "size")
-        if not 1 <= size <= 100:
-            raise CIError(400, "InvalidArgument", "size must be 1..100")
-        order = query.get("orderByTime") or "Desc"
-        if order not in ("Desc", "Asc"):
-            raise CIError(400, "InvalidArgument", "orderByTime must be Desc or Asc")
+        states, size, order = _listing(query)
         start = _int(query["nextToken"], "nextToken") if query.get("nextToken") else None
         since = _time(query.get("startCreationTime"), "startCreationTime")
         until = _time(query.get("endCreationTime"), "endCreationTime")
@@ -419,6 +403,20 @@ def error_body(code: str, message: str, req_id: str, trace_id: str) -> bytes:
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _listing(query: dict[str, str]) -> tuple[list[str], int, str]:
+    """The filters every CI list shares: states, size (1..100, default 10), orderByTime (default Desc)."""
+    states = [s for s in query.get("states", "").split(",") if s]
+    if any(s not in (*STATES, "All") for s in states):
+        raise CIError(400, "InvalidArgument", "states holds an unknown state")
+    size = _int(query.get("size") or "10", "size")
+    if not 1 <= size <= 100:
+        raise CIError(400, "InvalidArgument", "size must be 1..100")
+    order = query.get("orderByTime") or "Desc"
+    if order not in ("Desc", "Asc"):
+        raise CIError(400, "InvalidArgument", "orderByTime must be Desc or Asc")
+    return states, size, order
 
 
 def _int(value: str, name: str) -> int:

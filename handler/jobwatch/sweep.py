@@ -20,13 +20,12 @@ from typing import Any, Protocol
 
 from . import events as ev
 from . import history
-from .ci.children import ChildPage
 from .ci.models import ACTIVE_STATES, DescribeResult, Job
 from .config import Settings
 from .deadline import Deadline
 from .errors import JobwatchError, StoreError
 from .records import Records
-from .tracker import Tracker
+from .tracker import ObjectSource, Tracker
 
 log = logging.getLogger("jobwatch.sweep")
 
@@ -34,32 +33,14 @@ HISTORY_MARGIN = timedelta(minutes=1)
 STORE_WORKERS = 8
 
 
-class CISource(Protocol):
-    """The part of the CI client a sweep uses."""
+class CISource(ObjectSource, Protocol):
+    """The part of the CI client a sweep uses (object tracking included)."""
 
     requests_sent: Counter[str]
 
     def list_jobs(self, *, job_types: Sequence[str] = ..., **filters: Any) -> list[Job]: ...
 
     def describe(self, job_ids: Iterable[str], *, deadline: Deadline | None = None) -> DescribeResult: ...
-
-    def list_children_page(
-        self,
-        *,
-        batch_id: str,
-        workflow_id: str | None = None,
-        tag: str | None = None,
-        queue_id: str | None = None,
-        states: Sequence[str] = (),
-        start_creation_time: datetime | None = None,
-        end_creation_time: datetime | None = None,
-        order: str = "Asc",
-        size: int = 100,
-        next_token: str = "",
-        deadline: Deadline | None = None,
-    ) -> ChildPage: ...
-
-    def execution_failure(self, run_id: str, *, deadline: Deadline | None = None) -> tuple[str, str, str]: ...
 
 
 class Notifier(Protocol):

@@ -183,24 +183,11 @@ class CIClient:
         """One page of ``GET /inventorytriggerjob``; ``type`` is always sent (see ci-api.md §2.2)."""
         if job_type not in JOB_TYPES:
             raise InvalidInputError(f"job_type must be one of {', '.join(JOB_TYPES)}")
-        for state in states:
-            if state not in (*STATES, "All"):
-                raise InvalidInputError(f"unknown state {state!r}")
-        if order not in ("Desc", "Asc"):
-            raise InvalidInputError("order must be Desc or Asc")
-        if not 1 <= size <= MAX_PAGE_SIZE:
-            raise InvalidInputError(f"size must be 1..{MAX_PAGE_SIZE}")
+        _check_listing(states, STATES, order, size)
         params: dict[str, str | None] = {"type": job_type, "size": str(size), "orderByTime": order}
-        optional = {
-            "states": ",".join(states),
-            "startCreationTime": format_ci_time(start_creation_time) if start_creation_time else "",
-            "endCreationTime": format_ci_time(end_creation_time) if end_creation_time else "",
-            "workflowId": workflow_id or "",
-            "jobId": job_id or "",
-            "name": name or "",
-            "nextToken": next_token,
-        }
-        params.update((k, v) for k, v in optional.items() if v)
+        named = {"workflowId": workflow_id, "jobId": job_id, "name": name}
+        params.update((k, v) for k, v in named.items() if v)
+        params.update(_window(states, start_creation_time, end_creation_time, next_token))
         jobs, _, token, request_id = self._call("list", "GET", PATH, params, None, deadline)
         return JobPage(jobs, token, request_id)
 
@@ -245,13 +232,7 @@ class CIClient:
         """One page of a batch's objects: its workflow executions of ``workflow_id`` (a Workflow batch), or its
         media jobs of ``tag`` in ``queue_id`` (a Job batch)."""
         _check_job_id(batch_id)
-        for state in states:
-            if state not in (*CHILD_STATES, "All"):
-                raise InvalidInputError(f"unknown state {state!r}")
-        if order not in ("Desc", "Asc"):
-            raise InvalidInputError("order must be Desc or Asc")
-        if not 1 <= size <= MAX_PAGE_SIZE:
-            raise InvalidInputError(f"size must be 1..{MAX_PAGE_SIZE}")
+        _check_listing(states, CHILD_STATES, order, size)
         params: dict[str, str | None] = {"size": str(size), "orderByTime": order}
         if workflow_id:
             path, op, parse = "/workflowexecution", "list_executions", parse_executions
@@ -263,13 +244,7 @@ class CIClient:
                 params["queueId"] = queue_id
         else:
             raise InvalidInputError("a batch's objects are listed by workflow_id (Workflow) or tag (Job)")
-        optional = {
-            "states": ",".join(states),
-            "startCreationTime": format_ci_time(start_creation_time) if start_creation_time else "",
-            "endCreationTime": format_ci_time(end_creation_time) if end_creation_time else "",
-            "nextToken": next_token,
-        }
-        params.update((k, v) for k, v in optional.items() if v)
+        params.update(_window(states, start_creation_time, end_creation_time, next_token))
         return self._fetch(op, "GET", path, params, None, deadline, parse)
 
     def execution_failure(self, run_id: str, *, deadline: Deadline | None = None) -> tuple[str, str, str]:
@@ -487,6 +462,29 @@ def error_from_response(op: str, response: requests.Response, content: bytes | N
     if status == 404 or code == "ResourceNotFound":
         return CINotFoundError(text, **fields)
     return CIPermanentError(text, **fields)
+
+
+def _check_listing(states: Sequence[str], known: Sequence[str], order: str, size: int) -> None:
+    for state in states:
+        if state not in (*known, "All"):
+            raise InvalidInputError(f"unknown state {state!r}")
+    if order not in ("Desc", "Asc"):
+        raise InvalidInputError("order must be Desc or Asc")
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise InvalidInputError(f"size must be 1..{MAX_PAGE_SIZE}")
+
+
+def _window(
+    states: Sequence[str], start: datetime | None, end: datetime | None, next_token: str
+) -> dict[str, str | None]:
+    """The optional list filters, in CI's formats; empty ones left out."""
+    optional = {
+        "states": ",".join(states),
+        "startCreationTime": format_ci_time(start) if start else "",
+        "endCreationTime": format_ci_time(end) if end else "",
+        "nextToken": next_token,
+    }
+    return {k: v for k, v in optional.items() if v}
 
 
 def _check_job_id(job_id: str) -> None:
