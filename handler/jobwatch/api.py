@@ -9,36 +9,28 @@ Errors are ``{"error": {"code", "message", "source"}}`` with 400, 401, 404, 405,
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from . import callbacks, reads, watches
+from . import callbacks, service
 from .ci.models import is_valid_job_id
 from .deadline import Deadline
 from .errors import CIError, InvalidInputError, JobwatchError
-from .events import public_event
 from .httpmessage import HTTPError, Request, error_body, error_response, normalise, respond, respond_bytes
-
-if TYPE_CHECKING:
-    from .entry import Ports
+from .service import Ports
 
 log = logging.getLogger("jobwatch.api")
 
 MAX_IDS = 100
 PAGE_DEFAULT, PAGE_MAX = 20, 100
 CALLBACK_REFRESH_INTERVAL = 10.0  # seconds between refreshes that CI callbacks may trigger
-SCAN_LIMIT = 1000  # records read per page at most, however selective the filters
-JOB_STATES = ("Submitted", "Running", "Pause", "Success", "Failed", "Cancel")
-EVENT_STATUSES = ("pending", "delivered", "failed")
 
-Handler = Callable[["Ports", Request, Deadline], dict[str, Any]]
+Handler = Callable[[Ports, Request, Deadline], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -72,46 +64,6 @@ def _limit(query: dict[str, str]) -> int:
     return int(raw)
 
 
-def _cursor(query: dict[str, str], prefix: str) -> str:
-    raw = query.get("cursor", "")
-    if not raw:
-        return ""
-    try:
-        key = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise _bad("cursor is not one this API gave out") from None
-    if not key.startswith(prefix) or ".." in key:
-        raise _bad("cursor is not one this API gave out")
-    return key
-
-
-def _encode_cursor(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
-
-
-def _page(ports: Ports, prefix: str, query: dict[str, str], keep: Callable[[dict[str, Any]], bool],
-          view: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
-    """Stored documents under ``prefix`` after the cursor, filtered, at most ``limit``; an opaque next cursor."""
-    limit, after = _limit(query), _cursor(query, prefix)
-    items: list[dict[str, Any]] = []
-    last = ""
-    scanned = 0
-    for key in ports.records.store.list(prefix, start_after=after):
-        if not key.endswith(".json"):
-            continue
-        if len(items) == limit or scanned == SCAN_LIMIT:
-            return {"items": items, "nextCursor": _encode_cursor(last)}
-        scanned += 1
-        last = key
-        try:
-            document = ports.records.load(key)
-        except JobwatchError:
-            continue  # a damaged document is skipped, not fatal
-        if document is not None and keep(document):
-            items.append(view(document))
-    return {"items": items, "nextCursor": None}
-
-
 # --- handlers ---------------------------------------------------------------------------------
 
 
@@ -123,85 +75,67 @@ def live_jobs(ports: Ports, request: Request, deadline: Deadline) -> dict[str, A
     ids = request.params["jobIds"].split(",")
     if len(ids) > MAX_IDS:
         raise _bad(f"at most {MAX_IDS} job IDs at once")
-    result = ports.ci.describe([_job_id(i) for i in ids], deadline=deadline)
-    return respond(200, {"jobs": [j.to_dict() for j in result.jobs], "nonExistJobIds": list(result.non_exist_job_ids)})
+    return respond(200, service.describe(ports, [_job_id(i) for i in ids], deadline))
 
 
 def stored_jobs(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
-    state, kind = request.query.get("state", ""), request.query.get("type", "")
-    if state and state not in JOB_STATES:
-        raise _bad(f"state must be one of {', '.join(JOB_STATES)}")
-    if kind and kind not in ("Workflow", "Job"):
-        raise _bad("type must be Workflow or Job")
-
-    def keep(record: dict[str, Any]) -> bool:
-        return (not state or record.get("state") == state) and (not kind or record.get("type") == kind)
-
-    page = _page(ports, "jobs/", request.query, keep, lambda r: {k: v for k, v in r.items() if k != "raw"})
-    return respond(200, {"jobs": page["items"], "nextCursor": page["nextCursor"]})
+    query = request.query
+    page = service.list_jobs(
+        ports, query.get("state", ""), query.get("type", ""), _limit(query), query.get("cursor", "")
+    )
+    return respond(200, page)
 
 
 def job_record(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
-    return respond(200, reads.job_story(ports.records, _job_id(request.params["jobId"])))
+    return respond(200, service.job_story(ports, _job_id(request.params["jobId"])))
 
 
 def job_objects(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
-    job_id = _job_id(request.params["jobId"])
-    page = reads.objects_page(ports.records, job_id, request.query.get("state", ""), _limit(request.query),
-                              request.query.get("cursor", ""))  # fmt: skip
-    return respond(200, {"jobId": job_id, **page})
+    query = request.query
+    page = service.objects_page(ports, _job_id(request.params["jobId"]), query.get("state", ""), _limit(query),
+                                query.get("cursor", ""))  # fmt: skip
+    return respond(200, page)
 
 
 def job_report(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
-    return respond(200, reads.report_manifest(ports.records, _job_id(request.params["jobId"])))
+    return respond(200, service.report_manifest(ports, _job_id(request.params["jobId"])))
 
 
 def job_report_part(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
     job_id, part = _job_id(request.params["jobId"]), request.params["part"]
-    data = reads.report_part(ports.records, job_id, part)
+    data = service.report_part(ports, job_id, part)
     disposition = f'attachment; filename="{job_id}-{part}"'
     return respond_bytes(200, data, "text/csv; charset=utf-8", {"Content-Disposition": disposition})
 
 
 def add_watch(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
-    body = request.json()
-    watch, created = watches.register(ports.records, body, ports.clock(), ports.settings, ports.guard)
-    return respond(201 if created else 200, {"watch": watches.public_watch(watch), "created": created})
+    watch, created = service.watch(ports, request.json())
+    return respond(201 if created else 200, {"watch": watch, "created": created})
 
 
 def remove_watch(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
-    ports.records.delete_watch(_job_id(request.params["jobId"]))
+    service.unwatch(ports, _job_id(request.params["jobId"]))
     return respond(204)
 
 
 def list_events(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
-    status = request.query.get("status", "")
-    if status and status not in EVENT_STATUSES:
-        raise _bad(f"status must be one of {', '.join(EVENT_STATUSES)}")
-    keep: Callable[[dict[str, Any]], bool] = lambda e: not status or e.get("status") == status  # noqa: E731
-    page = _page(ports, "events/", request.query, keep, public_event)
-    return respond(200, {"events": page["items"], "nextCursor": page["nextCursor"]})
+    query = request.query
+    return respond(200, service.list_events(ports, query.get("status", ""), _limit(query), query.get("cursor", "")))
 
 
 def replay_event(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
-    from .entry import replay
-
     event_id = request.params["eventId"]
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", event_id):
         raise _bad("not an event id")
-    result = replay(ports, event_id)
+    result = service.replay(ports, event_id)
     return respond(202, {"eventId": event_id, "status": result["status"]})
 
 
 def sweep_now(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
-    from .entry import run_sweep
-
-    return respond(200, run_sweep(ports, deadline))
+    return respond(200, service.run_sweep(ports, deadline))
 
 
 def ci_callback(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
-    from .entry import run_sweep
-
     notice = callbacks.parse(request.body, request.content_type)
     body: dict[str, Any] = {"accepted": True, "eventName": notice.event_name, "jobIds": list(notice.batch_job_ids)}
     # A batch over thousands of objects sends thousands of TaskFinish callbacks: refresh at most every few seconds.
@@ -210,7 +144,7 @@ def ci_callback(ports: Ports, request: Request, deadline: Deadline) -> dict[str,
     if started and (ports.clock() - datetime.fromisoformat(started)).total_seconds() < CALLBACK_REFRESH_INTERVAL:
         body["sweep"] = {"skipped": f"a sweep started at {started}; the next one picks this up"}
         return respond(202, body)
-    summary = run_sweep(ports, deadline, extra_ids=notice.batch_job_ids)
+    summary = service.run_sweep(ports, deadline, extra_ids=notice.batch_job_ids)
     body["sweep"] = {k: summary[k] for k in ("ok", "jobsSeen", "transitions", "eventsEmitted")}
     return respond(202, body)
 

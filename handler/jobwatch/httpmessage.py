@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import email.utils
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,20 +53,6 @@ class Request:
             return jsoncodec.loads(self.body or b"null")
         except jsoncodec.JSONRefusedError as exc:
             raise HTTPError(400, "InvalidArgument", f"the body is refused: {exc}") from None
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """A Retry-After header as seconds (a delta or an HTTP date); None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, float(when.timestamp()) - time.time())
 
 
 def _text(value: object, name: str) -> str:

@@ -19,11 +19,12 @@ from jobwatch import logs
 from jobwatch.api import ROUTES
 from jobwatch.ci import CIClient
 from jobwatch.config import Credentials, Settings
-from jobwatch.entry import Ports, _secrets, handle
+from jobwatch.entry import Ports, handle
 from jobwatch.notify.guard import AddressGuard
 from jobwatch.notify.outbox import Dispatcher
 from jobwatch.notify.webhook import WebhookSender
 from jobwatch.records import Records
+from jobwatch.service import secrets_of
 from jobwatch.store import FileStore
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ def run(emulator: CIEmulator, tmp_path: Path, httpserver: HTTPServer) -> tuple[P
            "JOBWATCH_WEBHOOK_URL": f"{base}/{GLOBAL_PATH}?{GLOBAL_QUERY}", "JOBWATCH_CALLBACK_ALLOW_NETS": "127.0.0.0/8",
            "JOBWATCH_STORE": f"file:{tmp_path / 'store'}", "JOBWATCH_LOG_LEVEL": "DEBUG"}  # fmt: skip
     settings = Settings.from_env(env)
-    logs.configure(settings.log_level, _secrets(settings))  # as load_ports does for the deployed function
+    logs.configure(settings.log_level, secrets_of(settings))  # as load_ports does for the deployed function
     clock: Callable[[], datetime] = lambda: datetime.fromtimestamp(emulator.clock(), timezone.utc)  # noqa: E731
     records = Records(FileStore(tmp_path / "store"))
     client = CIClient(emulator.url, Credentials(TEST_SECRET_ID, TEST_SECRET_KEY, SESSION_TOKEN), sleep=lambda s: None)

@@ -9,9 +9,9 @@ import time
 import pytest
 
 from jobwatch import logs, watches
+from jobwatch.backoff import retry_after_seconds
 from jobwatch.deadline import Deadline, from_context
 from jobwatch.errors import InvalidInputError
-from jobwatch.httpmessage import retry_after_seconds
 
 
 class TestDeadline:

@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
+from ..backoff import retry_after_seconds
 from ..deadline import Deadline
 from ..errors import (
     CIAuthError,
@@ -38,7 +39,6 @@ from ..errors import (
     MalformedXMLError,
     UnsafeXMLError,
 )
-from ..httpmessage import retry_after_seconds
 from . import xmldoc
 from .children import CHILD_STATES, ChildPage, parse_execution_failure, parse_executions, parse_media_jobs
 from .models import (

@@ -16,9 +16,9 @@ import ssl
 import threading
 from dataclasses import dataclass
 
+from ..backoff import retry_after_seconds
 from ..deadline import Deadline
 from ..errors import InvalidInputError
-from ..httpmessage import retry_after_seconds
 from .guard import AddressGuard, Target
 
 MAX_RESPONSE_BYTES = 64 * 1024

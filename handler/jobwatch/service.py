@@ -1,0 +1,230 @@
+"""The operations every face uses — the direct invoke, the HTTP API and the status page — and their wiring.
+
+Faces (``entry``, ``api``) parse and answer; this module does: sweep, describe, watch, unwatch, replay, and the
+reads (a job's story, lists of jobs and events, objects, the report). It imports no face.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from . import logs, reads, watches
+from .ci.client import CIClient
+from .ci.models import is_valid_job_id
+from .config import Settings
+from .deadline import Deadline
+from .errors import ConfigError, InvalidInputError, JobwatchError
+from .events import public_event
+from .notify.chain import ChainInvoker
+from .notify.guard import AddressGuard
+from .notify.outbox import Dispatcher
+from .notify.webhook import WebhookSender
+from .records import Records
+from .store import open_store
+from .sweep import CISource, Notifier, Sweeper
+
+MAX_DESCRIBE_IDS = 100
+SCAN_LIMIT = 1000  # stored documents read per page at most, however selective the filters
+JOB_STATES = ("Submitted", "Running", "Pause", "Success", "Failed", "Cancel")
+EVENT_STATUSES = ("pending", "delivered", "failed")
+ID_RULE = "job IDs are 1-64 characters of A-Z, a-z, 0-9, _ and -"
+
+
+@dataclass
+class Ports:
+    """The adapters one invocation uses; built once per settings and reused by warm instances."""
+
+    settings: Settings
+    records: Records
+    ci_factory: Callable[[], CISource]
+    notifier: Notifier | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc), repr=False)
+    guard: AddressGuard = field(default=None, repr=False)  # type: ignore[assignment]  # set in __post_init__
+    _ci: CISource | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.guard is None:
+            self.guard = AddressGuard(self.settings.callback_allow_nets)
+
+    @property
+    def ci(self) -> CISource:
+        if self._ci is None:
+            self._ci = self.ci_factory()
+        return self._ci
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Ports:
+        records = Records(open_store(settings))
+        ports = cls(settings, records, lambda: CIClient.from_settings(settings))
+        ports.notifier = Dispatcher(
+            records,
+            settings.webhook_secrets,
+            webhooks=WebhookSender(ports.guard),
+            chain=ChainInvoker(settings.credentials, settings.function_region),
+        )
+        return ports
+
+
+_cache_lock = threading.Lock()
+_settings_cache: dict[tuple[tuple[str, str], ...], Settings] = {}
+_ports_cache: dict[Settings, Ports] = {}
+
+
+def load_ports(environ: Mapping[str, str]) -> Ports:
+    """Settings read once per environment, and their adapters, cached for warm starts."""
+    key = tuple(sorted((k, v) for k, v in environ.items() if k.startswith(("JOBWATCH_", "TENCENTCLOUD_"))))
+    with _cache_lock:
+        settings = _settings_cache.get(key)
+        if settings is None:
+            settings = _settings_cache[key] = Settings.from_env(environ)
+            logs.configure(settings.log_level, secrets_of(settings))
+        ports = _ports_cache.get(settings)
+        if ports is None:
+            ports = _ports_cache[settings] = Ports.from_settings(settings)
+        return ports
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """Every secret value the settings hold: the logs mask them."""
+    found = [*settings.webhook_secrets, settings.api_token or "", settings.callback_token or ""]
+    if settings.credentials:
+        found += [settings.credentials.secret_key, settings.credentials.token or ""]
+    return found
+
+
+def checked_job_id(job_id: object) -> str:
+    if not isinstance(job_id, str) or not is_valid_job_id(job_id):
+        raise InvalidInputError(ID_RULE)
+    return job_id
+
+
+def run_sweep(ports: Ports, deadline: Deadline, extra_ids: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One sweep; the summary comes back without the bookkeeping the next sweep needs."""
+    if not ports.settings.ci_bucket and not ports.settings.ci_endpoint:
+        raise ConfigError("JOBWATCH_CI_BUCKET", "required for a sweep")
+    margin = max(0.5, min(3.0, deadline.remaining() * 0.1))
+    sweeper = Sweeper(ports.settings, ports.ci, ports.records, notifier=ports.notifier, now=ports.clock, margin=margin)
+    summary = sweeper.run(deadline, extra_ids=extra_ids)
+    public = {k: v for k, v in summary.items() if k not in ("known", "stuckReported", "historyFrom", "baselined")}
+    return {"ok": not summary["errors"], **public}
+
+
+def replay(ports: Ports, event_id: str) -> dict[str, Any]:
+    """Re-queue one event for delivery at the next sweep."""
+    if not isinstance(event_id, str):
+        raise InvalidInputError("eventId must be an event id")
+    if not isinstance(ports.notifier, Dispatcher):
+        raise ConfigError("JOBWATCH_WEBHOOK_URL", "no delivery is configured")
+    return ports.notifier.replay(event_id)
+
+
+def describe(ports: Ports, job_ids: object, deadline: Deadline) -> dict[str, Any]:
+    """Live status from CI for 1-100 jobs."""
+    if not isinstance(job_ids, list) or not 1 <= len(job_ids) <= MAX_DESCRIBE_IDS:
+        raise InvalidInputError(f"jobIds must be a list of 1-{MAX_DESCRIBE_IDS} job IDs")
+    ids = [checked_job_id(i) for i in job_ids]
+    result = ports.ci.describe(ids, deadline=deadline)
+    return {"jobs": [j.to_dict() for j in result.jobs], "nonExistJobIds": list(result.non_exist_job_ids)}
+
+
+def watch(ports: Ports, request: object) -> tuple[dict[str, Any], bool]:
+    """Register a watch; (the watch as answers show it, created)."""
+    found, created = watches.register(ports.records, request, ports.clock(), ports.settings, ports.guard)
+    return watches.public_watch(found), created
+
+
+def unwatch(ports: Ports, job_id: object) -> str:
+    checked = checked_job_id(job_id)
+    ports.records.delete_watch(checked)
+    return checked
+
+
+def job_story(ports: Ports, job_id: object) -> dict[str, Any]:
+    return reads.job_story(ports.records, checked_job_id(job_id))
+
+
+def objects_page(ports: Ports, job_id: object, state: str, limit: int, cursor: str) -> dict[str, Any]:
+    checked = checked_job_id(job_id)
+    return {"jobId": checked, **reads.objects_page(ports.records, checked, state, limit, cursor)}
+
+
+def report_manifest(ports: Ports, job_id: object) -> dict[str, Any]:
+    return reads.report_manifest(ports.records, checked_job_id(job_id))
+
+
+def report_part(ports: Ports, job_id: object, part: object) -> bytes:
+    if not isinstance(part, str):
+        raise InvalidInputError("part is a part's file name, e.g. objects-00001.csv")
+    return reads.report_part(ports.records, checked_job_id(job_id), part)
+
+
+# --- stored lists, paginated ------------------------------------------------------------------
+
+
+def decode_cursor(raw: str, prefix: str) -> str:
+    if not raw:
+        return ""
+    try:
+        key = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise InvalidInputError("cursor is not one this API gave out") from None
+    if not key.startswith(prefix) or ".." in key:
+        raise InvalidInputError("cursor is not one this API gave out")
+    return key
+
+
+def encode_cursor(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def _page(ports: Ports, prefix: str, limit: int, cursor: str, keep: Callable[[dict[str, Any]], bool],
+          view: Callable[[dict[str, Any]], dict[str, Any]]) -> tuple[list[dict[str, Any]], str | None]:  # fmt: skip
+    """Stored documents under ``prefix`` after the cursor, filtered, at most ``limit``; an opaque next cursor."""
+    after = decode_cursor(cursor, prefix)
+    items: list[dict[str, Any]] = []
+    last = ""
+    scanned = 0
+    keys: Iterable[str] = ports.records.store.list(prefix, start_after=after)
+    for key in keys:
+        if not key.endswith(".json"):
+            continue
+        if len(items) == limit or scanned == SCAN_LIMIT:
+            return items, encode_cursor(last)
+        scanned += 1
+        last = key
+        try:
+            document = ports.records.load(key)
+        except JobwatchError:
+            continue  # a damaged document is skipped, not fatal
+        if document is not None and keep(document):
+            items.append(view(document))
+    return items, None
+
+
+def list_jobs(ports: Ports, state: str, kind: str, limit: int, cursor: str) -> dict[str, Any]:
+    """Stored job records (without ``raw``), filtered by state and type."""
+    if state and state not in JOB_STATES:
+        raise InvalidInputError(f"state must be one of {', '.join(JOB_STATES)}")
+    if kind and kind not in ("Workflow", "Job"):
+        raise InvalidInputError("type must be Workflow or Job")
+
+    def keep(record: dict[str, Any]) -> bool:
+        return (not state or record.get("state") == state) and (not kind or record.get("type") == kind)
+
+    items, after = _page(ports, "jobs/", limit, cursor, keep, lambda r: {k: v for k, v in r.items() if k != "raw"})
+    return {"jobs": items, "nextCursor": after}
+
+
+def list_events(ports: Ports, status: str, limit: int, cursor: str) -> dict[str, Any]:
+    """Stored events, targets shown without secrets, filtered by status."""
+    if status and status not in EVENT_STATUSES:
+        raise InvalidInputError(f"status must be one of {', '.join(EVENT_STATUSES)}")
+    items, after = _page(ports, "events/", limit, cursor, lambda e: not status or e.get("status") == status,
+                         public_event)  # fmt: skip
+    return {"events": items, "nextCursor": after}
