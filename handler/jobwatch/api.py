@@ -80,9 +80,8 @@ def live_jobs(ports: Ports, request: Request, deadline: Deadline) -> dict[str, A
 
 def stored_jobs(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
     query = request.query
-    page = service.list_jobs(
-        ports, query.get("state", ""), query.get("type", ""), _limit(query), query.get("cursor", "")
-    )
+    filters = (query.get("state", ""), query.get("type", ""), _limit(query), query.get("cursor", ""))
+    page = service.list_jobs(ports, *filters, search=query.get("search", ""))
     return respond(200, page)
 
 

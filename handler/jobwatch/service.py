@@ -25,6 +25,7 @@ from .notify.chain import ChainInvoker
 from .notify.guard import AddressGuard
 from .notify.outbox import Dispatcher
 from .notify.webhook import WebhookSender
+from .overview import Overview
 from .records import Records
 from .store import open_store
 from .sweep import CISource, Notifier, Sweeper
@@ -121,7 +122,9 @@ def replay(ports: Ports, event_id: str) -> dict[str, Any]:
         raise InvalidInputError("eventId must be an event id")
     if not isinstance(ports.notifier, Dispatcher):
         raise ConfigError("JOBWATCH_WEBHOOK_URL", "no delivery is configured")
-    return ports.notifier.replay(event_id)
+    event = ports.notifier.replay(event_id)
+    Overview(ports.records).fold([], [], [event], Deadline.after(10), ports.clock())
+    return event
 
 
 def describe(ports: Ports, job_ids: object, deadline: Deadline) -> dict[str, Any]:
@@ -207,12 +210,48 @@ def _page(ports: Ports, prefix: str, limit: int, cursor: str, keep: Callable[[di
     return items, None
 
 
-def list_jobs(ports: Ports, state: str, kind: str, limit: int, cursor: str) -> dict[str, Any]:
-    """Stored job records (without ``raw``), filtered by state and type."""
+def _scan_cursor(raw: str, prefix: str) -> bool:
+    """True for a cursor of a scan of the records (given out before the index existed)."""
+    try:
+        return bool(raw) and decode_cursor(raw, "").startswith(prefix)
+    except InvalidInputError:
+        return False
+
+
+def _offset_cursor(raw: str) -> int:
+    text = decode_cursor(raw, "n:") if raw else "n:0"
+    if not text[2:].isascii() or not text[2:].isdigit() or len(text) > 12:
+        raise InvalidInputError("cursor is not one this API gave out")
+    return int(text[2:])
+
+
+def list_jobs(ports: Ports, state: str, kind: str, limit: int, cursor: str, search: str = "") -> dict[str, Any]:
+    """Jobs newest first, filtered by state, type and a search of ID or name, with the counts by state: from the
+    jobs index (one read) when the sweeps have built it, else from the records themselves."""
     if state and state not in JOB_STATES:
         raise InvalidInputError(f"state must be one of {', '.join(JOB_STATES)}")
     if kind and kind not in ("Workflow", "Job"):
         raise InvalidInputError("type must be Workflow or Job")
+    if len(search) > 128:
+        raise InvalidInputError("search is at most 128 characters")
+    index = Overview(ports.records).jobs()
+    if index is not None and index.get("complete") and not _scan_cursor(cursor, "jobs/"):
+        lines = index.get("jobs") or {}
+        counts: dict[str, int] = {}
+        for line in lines.values():
+            counts[str(line.get("state"))] = counts.get(str(line.get("state")), 0) + 1
+        needle = search.lower()
+        picked = [
+            {"jobId": job_id, **line}
+            for job_id, line in lines.items()
+            if (not state or line.get("state") == state) and (not kind or line.get("type") == kind)
+            and (not needle or needle in job_id.lower() or needle in str(line.get("name", "")).lower())
+        ]  # fmt: skip
+        picked.sort(key=lambda j: (str(j.get("creationTime") or ""), j["jobId"]), reverse=True)
+        start = _offset_cursor(cursor)
+        more = start + limit < len(picked)
+        return {"jobs": picked[start : start + limit], "nextCursor": encode_cursor(f"n:{start + limit}") if more
+                else None, "counts": counts, "total": len(picked)}  # fmt: skip
 
     def keep(record: dict[str, Any]) -> bool:
         return (not state or record.get("state") == state) and (not kind or record.get("type") == kind)
@@ -222,9 +261,24 @@ def list_jobs(ports: Ports, state: str, kind: str, limit: int, cursor: str) -> d
 
 
 def list_events(ports: Ports, status: str, limit: int, cursor: str) -> dict[str, Any]:
-    """Stored events, targets shown without secrets, filtered by status."""
+    """Events (targets shown without secrets), filtered by status, with the counts by status. Pending and failed
+    ones come from the events index (one read) when the sweeps have built it; others from the events themselves."""
     if status and status not in EVENT_STATUSES:
         raise InvalidInputError(f"status must be one of {', '.join(EVENT_STATUSES)}")
+    index = Overview(ports.records).events()
+    counts = (index or {}).get("counts")
+    if (
+        index is not None
+        and index.get("complete")
+        and status in ("pending", "failed")
+        and not _scan_cursor(cursor, "events/")
+    ):
+        found = [e for e in (index.get("open") or {}).values() if e.get("status") == status]
+        found.sort(key=lambda e: (str(e.get("createdAt") or ""), str(e.get("id"))), reverse=True)
+        start = _offset_cursor(cursor)
+        more = start + limit < len(found)
+        return {"events": found[start : start + limit], "nextCursor": encode_cursor(f"n:{start + limit}") if more
+                else None, "counts": counts}  # fmt: skip
     items, after = _page(ports, "events/", limit, cursor, lambda e: not status or e.get("status") == status,
                          public_event)  # fmt: skip
-    return {"events": items, "nextCursor": after}
+    return {"events": items, "nextCursor": after, **({"counts": counts} if counts else {})}

@@ -24,6 +24,7 @@ from .ci.models import ACTIVE_STATES, DescribeResult, Job
 from .config import Settings
 from .deadline import Deadline
 from .errors import JobwatchError, StoreError
+from .overview import Overview
 from .records import Records
 from .tracker import ObjectSource, Tracker
 
@@ -46,7 +47,9 @@ class CISource(ObjectSource, Protocol):
 class Notifier(Protocol):
     """Delivers events; returns (delivered, failed) counts. Filled in by the callbacks issue."""
 
-    def dispatch(self, events: list[dict[str, Any]], deadline: Deadline) -> tuple[int, int]: ...
+    def dispatch(
+        self, events: list[dict[str, Any]], deadline: Deadline, changed: list[dict[str, Any]] | None = None
+    ) -> tuple[int, int]: ...
 
 
 @dataclass
@@ -61,6 +64,7 @@ class _Outcome:
     skipped: bool = False  # the deadline came first; the next sweep does it
     error: str | None = None
     deferred: bool = False  # terminal in CI, but its event waits until every object has ended
+    record: dict[str, Any] | None = None  # the record as written, when it was
 
 
 class Sweeper:
@@ -120,13 +124,20 @@ class Sweeper:
         new_events = [e for o in outcomes for e in o.events]
         objects: dict[str, Any] = {}
         offset = 0
+        written = [o.record for o in outcomes if o.record is not None]
         if self.settings.track_objects:
             objects, offset = self._objects(observed, outcomes, int(prev.get("objectsOffset") or 0), deadline)
             new_events += objects.pop("events")
             errors += objects.pop("errors")
+            written += objects.pop("records")
         delivered = failed = 0
+        changed: list[dict[str, Any]] = []
         if self.notifier is not None:  # new events now, and due retries of earlier ones even if CI is down
-            delivered, failed = self.notifier.dispatch(new_events, deadline)
+            delivered, failed = self.notifier.dispatch(new_events, deadline, changed)
+        try:  # the indexes pages and lists read: what this sweep saw, wrote and delivered
+            Overview(self.records).fold(observed.values(), written, [*new_events, *changed], deadline, self.now())
+        except JobwatchError as exc:
+            errors.append(f"{exc.code}: the index was not updated: {exc}")
 
         for o in outcomes:
             if o.error:
@@ -179,7 +190,7 @@ class Sweeper:
         try:
             batches: dict[str, Job | None] = {job_id: None for job_id in self.records.open_tracks()}
         except JobwatchError as exc:
-            return {"events": [], "errors": [f"{exc.code}: open tracks unreadable: {exc}"]}, offset
+            return {"events": [], "errors": [f"{exc.code}: open tracks unreadable: {exc}"], "records": []}, offset
         deferred = {o.job_id for o in outcomes if o.deferred}
         for job in observed.values():
             if job.state in ACTIVE_STATES or job.job_id in deferred or job.job_id in batches:
@@ -193,6 +204,7 @@ class Sweeper:
             "batches": len(batches), "followed": sum(not o.skipped and not o.error for o in done),
             "finished": sum(o.finished for o in done), "skipped": sum(o.skipped for o in done),
             "events": [e for o in done for e in o.events], "errors": errors,
+            "records": [o.record for o in done if o.record is not None],
         }  # fmt: skip
         return summary, offset
 
@@ -273,7 +285,7 @@ class Sweeper:
             out.stuck = True
         if seen.changed:
             self.records.put_job(seen.record)
-            out.written = True
+            out.written, out.record = True, seen.record
         if watch is not None and job.terminal:
             self.records.finish_watch({**watch, "finishedAt": now.isoformat(), "finalState": job.state})
         return out

@@ -75,6 +75,7 @@ class TrackOutcome:
     finished: bool = False
     skipped: bool = False
     bad_entries: int = 0
+    record: dict[str, Any] | None = None  # the job record, when its counts were written
 
 
 class Allowance:
@@ -224,6 +225,7 @@ class Tracker:
         self._flush(track, finished)
         counts = self._counts(track, finished)
         record = self._update_record(track, counts, need=finished or self.settings.notify_on == "all")
+        outcome.record = record
         if finished:
             outcome.events += self._finish(track, record, counts)
             outcome.finished = True

@@ -66,8 +66,11 @@ class Dispatcher:
         self.wall = wall  # webhook-timestamp: the real time of the attempt, whatever clock schedules retries
         self.margin = margin
 
-    def dispatch(self, events: list[dict[str, Any]], deadline: Deadline) -> tuple[int, int]:
-        """Deliver ``events`` (just created) and every due event in the outbox; (ok, failed) attempt counts."""
+    def dispatch(
+        self, events: list[dict[str, Any]], deadline: Deadline, changed: list[dict[str, Any]] | None = None
+    ) -> tuple[int, int]:
+        """Deliver ``events`` (just created) and every due event in the outbox; (ok, failed) attempt counts.
+        Every event a delivery round updated is appended to ``changed`` (the sweep folds them into its index)."""
         fresh = {e["id"]: e for e in events if e.get("status") == "pending"}
         try:
             queued = [i for i in self.records.outbox_ids() if i not in fresh]
@@ -78,10 +81,12 @@ class Dispatcher:
         if not work:
             return 0, 0
         with ThreadPoolExecutor(min(WORKERS, len(work)), thread_name_prefix="deliver") as pool:
-            results = list(pool.map(lambda item: self._deliver(item, deadline), work))
+            results = list(pool.map(lambda item: self._deliver(item, deadline, changed), work))
         return sum(r[0] for r in results), sum(r[1] for r in results)
 
-    def _deliver(self, item: str | dict[str, Any], deadline: Deadline) -> tuple[int, int]:
+    def _deliver(
+        self, item: str | dict[str, Any], deadline: Deadline, changed: list[dict[str, Any]] | None = None
+    ) -> tuple[int, int]:
         if deadline.expired(self.margin):
             return 0, 0
         try:
@@ -90,12 +95,14 @@ class Dispatcher:
                 if isinstance(item, str):
                     self.records.delete_outbox(item)
                 return 0, 0
-            return self._round(event, deadline)
+            return self._round(event, deadline, changed)
         except JobwatchError as exc:
             log.warning("delivery of %s postponed: %s", item if isinstance(item, str) else item["id"], exc)
             return 0, 0
 
-    def _round(self, event: dict[str, Any], deadline: Deadline) -> tuple[int, int]:
+    def _round(
+        self, event: dict[str, Any], deadline: Deadline, changed: list[dict[str, Any]] | None = None
+    ) -> tuple[int, int]:
         now = self.now()
         if event.get("status") != "pending":
             self.records.delete_outbox(event["id"])
@@ -122,6 +129,8 @@ class Dispatcher:
             ok, failed = ok + result.ok, failed + (not result.ok)
         self._settle(event, round_no)
         self.records.put_event(event)
+        if changed is not None:
+            changed.append(event)  # list.append is atomic: the delivery threads share it
         if event["status"] != "pending":
             self.records.delete_outbox(event["id"])
         self.records.delete_claim(event["id"], round_no)

@@ -1,0 +1,169 @@
+"""Small index documents the sweeps keep, so a page view or a list reads a few objects, not one per item.
+
+- ``index/jobs.json``: one summary line per job (type, name, state, times, object counts, its events' delivery
+  status), enough for the jobs table and the counts by state.
+- ``index/events.json``: counts by status, and every event still pending or failed (dead letters), shown as
+  answers show events (targets without secrets).
+
+Every sweep folds what it saw into them: the jobs it observed (whose lines it rewrites when they differ, so a line
+lost to an overlapping sweep's write is put right by the next sweep) and the events it created or delivered. A
+missing or unreadable index is rebuilt from the records, within the sweep's deadline, resumed by the next sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from .ci.models import Job
+from .deadline import Deadline
+from .errors import JobwatchError
+from .events import public_event
+from .records import Records, dumps
+
+log = logging.getLogger("jobwatch.overview")
+
+JOBS_KEY = "index/jobs.json"
+EVENTS_KEY = "index/events.json"
+LINE_FIELDS = ("type", "name", "state", "creationTime", "startTime", "endTime", "objects", "nonExistent")
+_lock = threading.Lock()
+
+
+def line_of(record: dict[str, Any]) -> dict[str, Any]:
+    """A job's summary line, from its record."""
+    line = {k: record.get(k) for k in LINE_FIELDS if record.get(k) is not None}
+    line["updatedAt"] = record.get("updatedAt")
+    return line
+
+
+def _job_line(job: Job) -> dict[str, Any]:
+    data = job.to_dict()
+    return {k: data[k] for k in ("type", "name", "state", "creationTime", "startTime", "endTime")}
+
+
+class Overview:
+    """Reads and maintains the two index documents of one store."""
+
+    def __init__(self, records: Records) -> None:
+        self.records = records
+
+    # --- reads --------------------------------------------------------------------------------
+
+    def jobs(self) -> dict[str, Any] | None:
+        try:
+            return self.records.load(JOBS_KEY)
+        except JobwatchError:
+            return None
+
+    def events(self) -> dict[str, Any] | None:
+        try:
+            return self.records.load(EVENTS_KEY)
+        except JobwatchError:
+            return None
+
+    # --- maintenance (sweeps) -----------------------------------------------------------------
+
+    def fold(
+        self,
+        observed: Iterable[Job],
+        records: Iterable[dict[str, Any]],
+        events: Iterable[dict[str, Any]],
+        deadline: Deadline,
+        now: datetime,
+    ) -> None:
+        """Fold one sweep's observations into the indexes (rebuilding a missing one first)."""
+        with _lock:
+            jobs = self.jobs()
+            if jobs is None or not jobs.get("complete"):
+                jobs = self._rebuild_jobs(jobs, deadline)
+            lines: dict[str, Any] = jobs["jobs"]
+            changed = False
+            for job in observed:
+                line = {**lines.get(job.job_id, {}), **_job_line(job)}
+                if lines.get(job.job_id) != line:
+                    lines[job.job_id], changed = line, True
+            for record in records:
+                line = {**lines.get(record["jobId"], {}), **line_of(record)}
+                if lines.get(record["jobId"]) != line:
+                    lines[record["jobId"]], changed = line, True
+            event_list = list(events)
+            for event in event_list:
+                line = lines.setdefault(event["jobId"], {})
+                deliveries = dict(line.get("deliveries") or {})
+                if deliveries.get(event["id"]) != event.get("status"):
+                    deliveries[event["id"]] = event.get("status")
+                    line["deliveries"], changed = deliveries, True
+            if changed or jobs.get("rebuilt"):
+                jobs.pop("rebuilt", None)
+                jobs["updatedAt"] = now.isoformat()
+                self.records.store.put(JOBS_KEY, dumps(jobs))
+            if event_list or self.events() is None:
+                self._fold_events(event_list, deadline, now)
+
+    def _fold_events(self, changed: list[dict[str, Any]], deadline: Deadline, now: datetime) -> None:
+        index = self.events()
+        if index is None or not index.get("complete"):
+            index = self._rebuild_events(index, deadline)
+        known: dict[str, str] = index["statuses"]
+        open_events: dict[str, Any] = index["open"]
+        for event in changed:
+            status = str(event.get("status"))
+            known[event["id"]] = status
+            if status in ("pending", "failed"):
+                open_events[event["id"]] = public_event(event)
+            else:
+                open_events.pop(event["id"], None)
+        index["counts"] = _count(known.values())
+        index["updatedAt"] = now.isoformat()
+        self.records.store.put(EVENTS_KEY, dumps(index))
+
+    # --- rebuilds, resumable --------------------------------------------------------------------
+
+    def _rebuild_jobs(self, partial: dict[str, Any] | None, deadline: Deadline) -> dict[str, Any]:
+        index = partial or {"version": 1, "jobs": {}, "complete": False, "after": ""}
+        after = str(index.get("after") or "")
+        for key in self.records.store.list("jobs/", start_after=after):
+            if deadline.expired(5.0):
+                break
+            after = key
+            try:
+                record = self.records.load(key)
+            except JobwatchError:
+                continue
+            if record is not None and "jobId" in record:
+                index["jobs"][record["jobId"]] = {**index["jobs"].get(record["jobId"], {}), **line_of(record)}
+        else:
+            index["complete"] = True
+        index["after"], index["rebuilt"] = after, True
+        return index
+
+    def _rebuild_events(self, partial: dict[str, Any] | None, deadline: Deadline) -> dict[str, Any]:
+        index = partial or {"version": 1, "statuses": {}, "open": {}, "complete": False, "after": ""}
+        after = str(index.get("after") or "")
+        for key in self.records.store.list("events/", start_after=after):
+            if deadline.expired(5.0):
+                break
+            after = key
+            try:
+                event = self.records.load(key)
+            except JobwatchError:
+                continue
+            if event is None or "id" not in event:
+                continue
+            index["statuses"][event["id"]] = str(event.get("status"))
+            if event.get("status") in ("pending", "failed"):
+                index["open"][event["id"]] = public_event(event)
+        else:
+            index["complete"] = True
+        index["after"] = after
+        return index
+
+
+def _count(statuses: Iterable[str]) -> dict[str, int]:
+    counts = {"pending": 0, "delivered": 0, "failed": 0}
+    for status in statuses:
+        counts[status] = counts.get(status, 0) + 1
+    return counts
