@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from . import callbacks, service
+from . import callbacks, service, ui
 from .ci.models import is_valid_job_id
 from .deadline import Deadline
 from .errors import CIError, InvalidInputError, JobwatchError
@@ -148,8 +148,18 @@ def ci_callback(ports: Ports, request: Request, deadline: Deadline) -> dict[str,
     return respond(202, body)
 
 
+def status_page(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
+    return ui.page(request.path)
+
+
+def status_page_asset(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
+    return ui.asset(request.params["asset"])
+
+
 ROUTES = (
     Route("GET", "/healthz", healthz, public=True),
+    Route("GET", "/ui", status_page, public=True),
+    Route("GET", "/ui/{asset}", status_page_asset, public=True),
     Route("GET", "/jobs", stored_jobs),
     Route("GET", "/jobs/{jobIds}", live_jobs),
     Route("GET", "/jobs/{jobId}/record", job_record),

@@ -97,7 +97,7 @@ def http(ports: Ports, method: str, path: str, *, token: str | None = API_TOKEN,
 def every_route(ports: Ports, job_id: str, watch_url: str) -> list[Any]:
     """Each route of the router once, with plausible parameters, and a few refused requests."""
     event_id = next(iter(ports.records.event_ids()))
-    params = {"jobIds": job_id, "jobId": job_id, "eventId": event_id, "part": "objects-00001.csv"}
+    params = {"jobIds": job_id, "jobId": job_id, "eventId": event_id, "part": "objects-00001.csv", "asset": "app.js"}
     bodies = {"/watches": json.dumps({"jobId": job_id, "callbackUrl": watch_url, "metadata": {"t": 1}}),
               "/ci-callback": json.dumps({"EventName": "TaskFinish"})}  # fmt: skip
     answers = []
