@@ -4,14 +4,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv test test310 unit functional lint format typecheck emulator demo serve bench layer package clean
+.PHONY: help venv test test310 unit functional lint format typecheck emulator demo serve bench screenshot layer package clean
 
 help:
 	@echo "make test       the whole test suite (creates .venv on first use)"
 	@echo "make lint       ruff check, ruff format --check, mypy --strict on handler/"
 	@echo "make emulator   run the local CI emulator on 127.0.0.1:9100"
 	@echo "make demo       the main job on the embedded default (emulator, file store, local receiver)"
-	@echo "make serve      the HTTP API on 127.0.0.1:9300 with the emulator, a receiver and a timer"
+	@echo "make serve      the HTTP API and status page on 127.0.0.1:9300 with the emulator, a receiver and a timer"
+	@echo "make screenshot regenerate docs/status-page.png (needs Debian's chromium and chromium-driver)"
 
 venv: $(STAMP)
 
@@ -64,6 +65,9 @@ serve: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.sweep_bench
 	$(BIN)/python -m bench.objects_bench
+
+screenshot: $(STAMP)
+	$(BIN)/python -m devkit.screenshot
 
 layer: $(STAMP)
 	$(BIN)/python -m devkit.build layer

@@ -23,23 +23,31 @@ from urllib.parse import parse_qsl, urlsplit
 MAX_BODY = 1024 * 1024
 
 
-def to_event(method: str, target: str, headers: dict[str, str], body: bytes, client: str) -> dict[str, Any]:
-    """A Function URL event, as SCF builds one (lower-case headers, query as a map, text or base64 body)."""
+def to_event(
+    method: str, target: str, headers: dict[str, str], body: bytes, client: str, shape: str = "functionurl"
+) -> dict[str, Any]:
+    """A Function URL event, as SCF builds one (lower-case headers, query as a map, text or base64 body), or with
+    ``shape="apigateway"`` an API Gateway integration event (requestContext, queryStringParameters)."""
     parts = urlsplit(target)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
     event: dict[str, Any] = {
         "httpMethod": method,
         "path": parts.path or "/",
         "headers": {**{k.lower(): v for k, v in headers.items()}, "x-scf-remote-addr": client},
-        "queryString": dict(parse_qsl(parts.query, keep_blank_values=True)),
+        "queryString": query,
     }
     try:
         event["body"] = body.decode("utf-8")
     except UnicodeDecodeError:
         event.update(body=base64.b64encode(body).decode(), isBase64Encoded=True)
+    if shape == "apigateway":
+        event.setdefault("isBase64Encoded", False)
+        event.update(requestContext={"path": event["path"], "httpMethod": method, "sourceIp": client,
+                                     "stage": "release"}, queryStringParameters=query)  # fmt: skip
     return event
 
 
-def make_handler(invoke: Any) -> type[BaseHTTPRequestHandler]:
+def make_handler(invoke: Any, shape: str = "functionurl") -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -54,7 +62,7 @@ def make_handler(invoke: Any) -> type[BaseHTTPRequestHandler]:
                 self.send_error(413)
                 return
             body = self.rfile.read(length) if length else b""
-            event = to_event(self.command, self.path, dict(self.headers), body, self.client_address[0])
+            event = to_event(self.command, self.path, dict(self.headers), body, self.client_address[0], shape)
             context = {"request_id": str(uuid.uuid4()), "time_limit_in_ms": 30_000}
             result = invoke(event, context)
             if not isinstance(result, dict) or "statusCode" not in result:  # a plain JSON answer: SCF sends 200
@@ -134,7 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         threading.Thread(target=timer, daemon=True).start()
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(index.main_handler))
     server.daemon_threads = True
-    print(f"jobwatch API on http://127.0.0.1:{args.port}  (Ctrl-C stops)", flush=True)
+    print(
+        f"jobwatch API on http://127.0.0.1:{args.port}; status page: http://127.0.0.1:{args.port}/ui  (Ctrl-C stops)",
+        flush=True,
+    )
     try:
         server.serve_forever(0.2)
     except KeyboardInterrupt:
