@@ -65,6 +65,7 @@ serve: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.sweep_bench
 	$(BIN)/python -m bench.objects_bench
+	$(BIN)/python -m bench.page_bench
 
 screenshot: $(STAMP)
 	$(BIN)/python -m devkit.screenshot
