@@ -70,7 +70,7 @@ def populate(store: S3Store, jobs: int, events: int) -> None:
         record = {"jobId": ids[i], "type": rng.choice(("Workflow", "Job")), "name": f"batch-{i:05d}", "state": state,
                   "code": "Success", "message": "", "creationTime": created.isoformat(),
                   "startTime": (created + timedelta(seconds=5)).isoformat(),
-                  "endTime": (created + timedelta(minutes=30)).isoformat() if state in STATES[6:8] + ("Success",) else None,
+                  "endTime": (created + timedelta(minutes=30)).isoformat() if state in ("Success", "Failed", "Cancel") else None,
                   "input": {"Prefix": f"input/{i}/"}, "operation": {"WorkflowIds": "w1"}, "raw": "<JobsDetail/>" * 20,
                   "history": [{"state": "Submitted", "at": created.isoformat()}, {"state": state, "at": created.isoformat()}],
                   "objects": {"seen": 300, "succeeded": 290, "failed": 10, "cancelled": 0, "active": 0, "total": 300}}  # fmt: skip
