@@ -67,13 +67,16 @@ def populate(store: S3Store, jobs: int, events: int) -> None:
     def job(i: int) -> None:
         created = start + timedelta(seconds=i * 60)
         state = rng.choice(STATES)
-        record = {"jobId": ids[i], "type": rng.choice(("Workflow", "Job")), "name": f"batch-{i:05d}", "state": state,
-                  "code": "Success", "message": "", "creationTime": created.isoformat(),
-                  "startTime": (created + timedelta(seconds=5)).isoformat(),
-                  "endTime": (created + timedelta(minutes=30)).isoformat() if state in ("Success", "Failed", "Cancel") else None,
-                  "input": {"Prefix": f"input/{i}/"}, "operation": {"WorkflowIds": "w1"}, "raw": "<JobsDetail/>" * 20,
-                  "history": [{"state": "Submitted", "at": created.isoformat()}, {"state": state, "at": created.isoformat()}],
-                  "objects": {"seen": 300, "succeeded": 290, "failed": 10, "cancelled": 0, "active": 0, "total": 300}}  # fmt: skip
+        ended = (created + timedelta(minutes=30)).isoformat() if state in ("Success", "Failed", "Cancel") else None
+        at = created.isoformat()
+        record = {
+            "jobId": ids[i], "type": rng.choice(("Workflow", "Job")), "name": f"batch-{i:05d}", "state": state,
+            "code": "Success", "message": "", "creationTime": at, "endTime": ended,
+            "startTime": (created + timedelta(seconds=5)).isoformat(), "raw": "<JobsDetail/>" * 20,
+            "input": {"Prefix": f"input/{i}/"}, "operation": {"WorkflowIds": "w1"},
+            "history": [{"state": "Submitted", "at": at}, {"state": state, "at": at}],
+            "objects": {"seen": 300, "succeeded": 290, "failed": 10, "cancelled": 0, "active": 0, "total": 300},
+        }  # fmt: skip
         store.put(f"jobs/{ids[i]}.json", dumps(record))
 
     def event(i: int) -> None:
@@ -115,8 +118,8 @@ def main() -> int:
 
     endpoint = moto()
     bucket = f"page-{uuid.uuid4().hex[:10]}"
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
-                 aws_secret_access_key="test").create_bucket(Bucket=bucket)  # fmt: skip
+    keys = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}  # moto's; nothing leaves 127.0.0.1
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **keys).create_bucket(Bucket=bucket)
     store = S3Store(bucket, "watch", endpoint_url=endpoint, region="us-east-1", credentials=Credentials("test", "test"))
     t0 = time.perf_counter()
     populate(store, args.jobs, args.events)
