@@ -2,8 +2,8 @@
 
 - ``index/jobs.json``: one summary line per job (type, name, state, times, object counts, its events' delivery
   status), enough for the jobs table and the counts by state.
-- ``index/events.json``: counts by status, and every event still pending or failed (dead letters), shown as
-  answers show events (targets without secrets).
+- ``index/events.json``: counts by status, every event still pending or failed (dead letters), and the newest
+  500 events of any status, shown as answers show events (targets without secrets).
 
 Every sweep folds what it saw into them: the jobs it observed (whose lines it rewrites when they differ, so a line
 lost to an overlapping sweep's write is put right by the next sweep) and the events it created or delivered. A
@@ -28,6 +28,7 @@ log = logging.getLogger("jobwatch.overview")
 
 JOBS_KEY = "index/jobs.json"
 EVENTS_KEY = "index/events.json"
+RECENT = 500
 LINE_FIELDS = ("type", "name", "state", "creationTime", "startTime", "endTime", "objects", "nonExistent")
 _lock = threading.Lock()
 
@@ -109,13 +110,17 @@ class Overview:
             index = self._rebuild_events(index, deadline)
         known: dict[str, str] = index["statuses"]
         open_events: dict[str, Any] = index["open"]
+        recent: dict[str, Any] = {e["id"]: e for e in index.get("recent") or []}
         for event in changed:
             status = str(event.get("status"))
             known[event["id"]] = status
+            shown = public_event(event)
             if status in ("pending", "failed"):
-                open_events[event["id"]] = public_event(event)
+                open_events[event["id"]] = shown
             else:
                 open_events.pop(event["id"], None)
+            recent[event["id"]] = shown
+        index["recent"] = _newest(recent.values())
         index["counts"] = _count(known.values())
         index["updatedAt"] = now.isoformat()
         self.records.store.put(EVENTS_KEY, dumps(index))
@@ -143,6 +148,7 @@ class Overview:
     def _rebuild_events(self, partial: dict[str, Any] | None, deadline: Deadline) -> dict[str, Any]:
         index = partial or {"version": 1, "statuses": {}, "open": {}, "complete": False, "after": ""}
         after = str(index.get("after") or "")
+        recent: list[dict[str, Any]] = list(index.get("recent") or [])
         for key in self.records.store.list("events/", start_after=after):
             if deadline.expired(5.0):
                 break
@@ -154,12 +160,19 @@ class Overview:
             if event is None or "id" not in event:
                 continue
             index["statuses"][event["id"]] = str(event.get("status"))
+            shown = public_event(event)
             if event.get("status") in ("pending", "failed"):
-                index["open"][event["id"]] = public_event(event)
+                index["open"][event["id"]] = shown
+            recent.append(shown)
         else:
             index["complete"] = True
-        index["after"] = after
+        index["after"], index["recent"] = after, _newest(recent)
         return index
+
+
+def _newest(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    ordered = sorted(events, key=lambda e: (str(e.get("createdAt") or ""), str(e.get("id"))), reverse=True)
+    return ordered[:RECENT]
 
 
 def _count(statuses: Iterable[str]) -> dict[str, int]:

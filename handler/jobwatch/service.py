@@ -262,23 +262,24 @@ def list_jobs(ports: Ports, state: str, kind: str, limit: int, cursor: str, sear
 
 def list_events(ports: Ports, status: str, limit: int, cursor: str) -> dict[str, Any]:
     """Events (targets shown without secrets), filtered by status, with the counts by status. Pending and failed
-    ones come from the events index (one read) when the sweeps have built it; others from the events themselves."""
+    ones, and the newest 500 of any status, come from the events index (one read) once the sweeps have built it;
+    older ones from the stored events themselves."""
     if status and status not in EVENT_STATUSES:
         raise InvalidInputError(f"status must be one of {', '.join(EVENT_STATUSES)}")
     index = Overview(ports.records).events()
     counts = (index or {}).get("counts")
-    if (
-        index is not None
-        and index.get("complete")
-        and status in ("pending", "failed")
-        and not _scan_cursor(cursor, "events/")
-    ):
-        found = [e for e in (index.get("open") or {}).values() if e.get("status") == status]
-        found.sort(key=lambda e: (str(e.get("createdAt") or ""), str(e.get("id"))), reverse=True)
+    if index is not None and index.get("complete") and not _scan_cursor(cursor, "events/"):
+        if status in ("pending", "failed"):
+            found = [e for e in (index.get("open") or {}).values() if e.get("status") == status]
+            found.sort(key=lambda e: (str(e.get("createdAt") or ""), str(e.get("id"))), reverse=True)
+            rest = None
+        else:  # the newest events from the index; past them, a walk of the stored events in id order
+            found = [e for e in index.get("recent") or [] if not status or e.get("status") == status]
+            rest = encode_cursor("events/") if sum((counts or {}).values()) > len(index.get("recent") or []) else None
         start = _offset_cursor(cursor)
         more = start + limit < len(found)
-        return {"events": found[start : start + limit], "nextCursor": encode_cursor(f"n:{start + limit}") if more
-                else None, "counts": counts}  # fmt: skip
+        after = encode_cursor(f"n:{start + limit}") if more else rest
+        return {"events": found[start : start + limit], "nextCursor": after, "counts": counts}
     items, after = _page(ports, "events/", limit, cursor, lambda e: not status or e.get("status") == status,
                          public_event)  # fmt: skip
     return {"events": items, "nextCursor": after, **({"counts": counts} if counts else {})}

@@ -150,3 +150,14 @@ def test_dead_letters_and_replay_in_the_index(counted: tuple[Ports, CountingStor
     assert call(ports, "POST", f"/events/{first}/replay")[0] == 202
     _, pending, _ = call(ports, "GET", "/events", query={"status": "pending", "limit": "100"})
     assert first in [e["id"] for e in pending["events"]]
+
+
+def test_recent_events_from_the_index(counted: tuple[Ports, CountingStore]) -> None:
+    """GET /events and ?status=delivered list the newest events from the index, newest first, in a few reads."""
+    ports, store = counted
+    store.calls.clear()
+    _, everything, _ = call(ports, "GET", "/events", query={"limit": "100"})
+    assert store.calls["get"] + store.calls["list"] <= 3
+    created = [e["createdAt"] for e in everything["events"]]
+    assert created == sorted(created, reverse=True) and len(created) == sum(everything["counts"].values())
+    assert all("url" not in t for e in everything["events"] for t in e["targets"].values())
