@@ -2,9 +2,10 @@
 
 Every event with deliveries to make has a marker under ``outbox/``. A sweep delivers its new events at once and
 retries the due ones. Before sending, it claims the event's next delivery round with a conditional create, so two
-overlapping sweeps never send the same round. A claim whose holder died (older than the lease) is recorded as a
-failed round and the next round is claimed. Failed targets retry after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h
-(±10% jitter, at the next sweep after that), then the event is ``failed``: a dead letter that ``replay`` re-queues.
+overlapping sweeps never send the same round; the claim is leased for as long as its invocation may run. A claim
+whose holder died (its lease ran out) is recorded as a failed round and the next round is claimed. Failed targets
+retry after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (±10% jitter, at the next sweep after that), then the event is
+``failed``: a dead letter that ``replay`` re-queues.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from .webhook import AttemptResult, WebhookSender
 log = logging.getLogger("jobwatch.notify")
 
 SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)  # seconds after attempts 1..7
-LEASE = timedelta(minutes=3)
+LEASE_MIN = timedelta(minutes=3)
+LEASE_SLACK = timedelta(seconds=30)  # clocks of two SCF instances may differ a little
 WORKERS = 8
 
 
@@ -110,7 +112,10 @@ class Dispatcher:
         if _parse(event.get("nextAttemptAt")) > now:
             return 0, 0
         round_no = int(event.get("round", 0)) + 1
-        lease = {"at": now.isoformat(), "expiresAt": (now + LEASE).isoformat()}
+        # The claim lives as long as the invocation that holds it can (never less): a longer function timeout
+        # must not let a second sweep take over a live round and deliver it twice.
+        held = max(LEASE_MIN, timedelta(seconds=deadline.remaining()) + LEASE_SLACK)
+        lease = {"at": now.isoformat(), "expiresAt": (now + held).isoformat()}
         if not self.records.create_claim(event["id"], round_no, lease):
             return self._maybe_take_over(event, round_no, now)
         # Our copy may be stale: the round may have been made, and its claim released, since we read it.

@@ -1,0 +1,59 @@
+"""Delivery claims outlive no sweep they protect: a round's lease lasts as long as the invocation that claimed it
+(never shorter), so a long-timeout sweep's live round is never taken over; a dead holder's is, once it has passed."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from devkit.ciemu import CIEmulator
+from jobwatch.deadline import Deadline
+from jobwatch.notify.outbox import SCHEDULE
+from jobwatch.store import ObjectStore
+from tests.functional.test_delivery import Receiver, event_docs, finished_jobs, make_ports, sweep
+
+if TYPE_CHECKING:
+    from pytest_httpserver import HTTPServer
+
+
+def test_lease_covers_the_holders_whole_invocation(
+    emulator: CIEmulator, store: ObjectStore, httpserver: HTTPServer
+) -> None:
+    """A sweep with 15 minutes to run leases its round for at least that long (a fixed 3 minutes would not)."""
+    receiver = Receiver(httpserver, [503])
+    ports = make_ports(emulator, store, webhook=receiver.url)
+    finished_jobs(emulator, ports, 1)
+    sweep(ports)
+    (event,) = event_docs(ports)
+    emulator.clock.advance(SCHEDULE[0] + 1)
+    leases: list[dict] = []  # type: ignore[type-arg]
+    real = ports.records.create_claim
+
+    def spy(event_id: str, round_no: int, claim: dict) -> bool:  # type: ignore[type-arg]
+        leases.append(claim)
+        return real(event_id, round_no, claim)
+
+    ports.records.create_claim = spy  # type: ignore[method-assign]
+    ports.notifier.dispatch([], Deadline.after(15 * 60))  # type: ignore[union-attr]
+    (lease,) = leases
+    held = datetime.fromisoformat(lease["expiresAt"]) - datetime.fromisoformat(lease["at"])
+    assert held >= timedelta(minutes=15)
+    assert event["id"]
+
+
+def test_live_long_round_is_not_taken_over(emulator: CIEmulator, store: ObjectStore, httpserver: HTTPServer) -> None:
+    """Ten minutes into a 15-minute holder's round, another sweep leaves it alone (nothing sent twice)."""
+    receiver = Receiver(httpserver, [503])
+    ports = make_ports(emulator, store, webhook=receiver.url)
+    finished_jobs(emulator, ports, 1)
+    sweep(ports)
+    (event,) = event_docs(ports)
+    emulator.clock.advance(SCHEDULE[0] + 1)
+    now = ports.clock()
+    holder = {"at": now.isoformat(), "expiresAt": (now + timedelta(minutes=15, seconds=5)).isoformat()}
+    assert ports.records.create_claim(event["id"], 2, holder)
+    emulator.clock.advance(10 * 60)
+    sweep(ports)
+    assert len(receiver.requests) == 1
+    (event,) = event_docs(ports)
+    assert event["round"] == 1 and not any("never finished" in str(a["error"]) for a in event["attempts"])
