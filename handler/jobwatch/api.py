@@ -138,10 +138,16 @@ def ci_callback(ports: Ports, request: Request, deadline: Deadline) -> dict[str,
     notice = callbacks.parse(request.body, request.content_type)
     body: dict[str, Any] = {"accepted": True, "eventName": notice.event_name, "jobIds": list(notice.batch_job_ids)}
     # A batch over thousands of objects sends thousands of TaskFinish callbacks: refresh at most every few seconds.
+    # The last finished sweep says when it started; callbacks arriving together race for a lease (a conditional
+    # create per 10-second window), so a storm starts one refresh, however many instances answer it.
+    now = ports.clock()
     latest = ports.records.latest_summary() or {}
     started = latest.get("startedAt")
-    if started and (ports.clock() - datetime.fromisoformat(started)).total_seconds() < CALLBACK_REFRESH_INTERVAL:
+    if started and (now - datetime.fromisoformat(started)).total_seconds() < CALLBACK_REFRESH_INTERVAL:
         body["sweep"] = {"skipped": f"a sweep started at {started}; the next one picks this up"}
+        return respond(202, body)
+    if not ports.records.claim_refresh(now, CALLBACK_REFRESH_INTERVAL):
+        body["sweep"] = {"skipped": "another callback's refresh is running; it picks this up"}
         return respond(202, body)
     summary = service.run_sweep(ports, deadline, extra_ids=notice.batch_job_ids)
     body["sweep"] = {k: summary[k] for k in ("ok", "jobsSeen", "transitions", "eventsEmitted")}

@@ -186,6 +186,15 @@ class Records:
     def create_manifest(self, document: dict[str, Any]) -> bool:
         return self.store.create(self.manifest_key(document["jobId"]), dumps(document))
 
+    def claim_refresh(self, now: datetime, interval: float) -> bool:
+        """The lease of the refresh for ``now``'s window of ``interval`` seconds; True for the one caller that gets
+        it. The previous window's lease is removed (best effort), so they do not pile up."""
+        window = int(now.timestamp() // interval)
+        created = self.store.create(f"claims/refresh-{window}.json", dumps({"at": now.isoformat()}))
+        if created:
+            self.store.delete(f"claims/refresh-{window - 1}.json")
+        return created
+
     # sweeps
     def put_summary(self, summary: dict[str, Any], state_keys: tuple[str, ...] = ("known", "stuckReported")) -> str:
         """Store a sweep's summary under its day and time, and as the latest unless a newer one is there.
