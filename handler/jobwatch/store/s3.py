@@ -152,10 +152,40 @@ def _code(exc: Exception) -> str:
     return ""
 
 
+_CREDENTIAL_CODES = {
+    "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired",
+    "InvalidSecurity", "AuthorizationHeaderMalformed",
+}  # fmt: skip
+
+
 def _translate(exc: Exception, action: str, key: str) -> Exception:
+    """The error tree's view of a store failure: transient only for network trouble, 5xx and throttling."""
+    from botocore.exceptions import (
+        ClientError,
+        ConnectionError,
+        HTTPClientError,
+        NoCredentialsError,
+        PartialCredentialsError,
+    )
+
+    what = f"store could not {action} {key}"
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return StoreError(f"{what}: no credentials: set TENCENTCLOUD_SECRETID/SECRETKEY (SCF sets them from the "
+                          "function's execution role)")  # fmt: skip
+    if isinstance(exc, (ConnectionError, HTTPClientError)):  # connect/read timeouts, resets, unreachable endpoint
+        return StoreUnavailableError(f"{what}: {type(exc).__name__}")
+    if not isinstance(exc, ClientError):  # a bug or a request we built wrong: retrying will not help
+        return StoreError(f"{what}: unexpected {type(exc).__name__} (a bug: please report it with the log line)")
     code = _code(exc)
     response = getattr(exc, "response", None)
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) if isinstance(response, dict) else 0
-    if code in _TRANSIENT or (isinstance(status, int) and status >= 500) or not code:
-        return StoreUnavailableError(f"store could not {action} {key}: {code or type(exc).__name__}")
-    return StoreError(f"store could not {action} {key}: {code}")
+    if code in _TRANSIENT or (isinstance(status, int) and status >= 500):
+        return StoreUnavailableError(f"{what}: {code or status}")
+    if code in _CREDENTIAL_CODES:
+        return StoreError(f"{what}: {code}: the store refused the credentials; check TENCENTCLOUD_SECRETID/SECRETKEY "
+                          "or the execution role")  # fmt: skip
+    if code == "AccessDenied" or status == 403:
+        return StoreError(f"{what}: {code or status}: the role's policy must allow it (deploy/cam-policy.json)")
+    if code == "NoSuchBucket":
+        return StoreError(f"{what}: NoSuchBucket: check the bucket in JOBWATCH_STORE and JOBWATCH_STORE_ENDPOINT")
+    return StoreError(f"{what}: {code or status}")
