@@ -92,10 +92,7 @@ def build_event(
         **(extra or {}),
     }
     payload = {"type": kind, "timestamp": utc_stamp(now), "data": data}
-    if len(jsoncodec.dumps(payload, ensure_ascii=False).encode()) > MAX_BODY_BYTES:
-        data["input"], data["operation"], data["truncated"] = {}, {}, True
-        if len(jsoncodec.dumps(payload, ensure_ascii=False).encode()) > MAX_BODY_BYTES:
-            data["metadata"], data["message"] = {}, (data["message"] or "")[:1000]
+    _fit(payload)
     eid = event_id(record["jobId"], kind, state, sequence)
     return {
         "id": eid,
@@ -108,6 +105,30 @@ def build_event(
         "attempts": [],
         "nextAttemptAt": now.isoformat(),
     }
+
+
+def _size(payload: dict[str, Any]) -> int:
+    return len(body_bytes(payload))
+
+
+def _fit(payload: dict[str, Any]) -> None:
+    """Keep the body under 20 KB: drop the large parts first (the record holds them), then cut every text field,
+    and last keep only what identifies the event. ``truncated`` says it was cut."""
+    data = payload["data"]
+    if _size(payload) <= MAX_BODY_BYTES:
+        return
+    data["input"], data["operation"], data["truncated"] = {}, {}, True
+    if _size(payload) > MAX_BODY_BYTES:
+        data["metadata"] = {}
+    for limit in (1000, 200):
+        if _size(payload) <= MAX_BODY_BYTES:
+            return
+        for key, value in data.items():
+            if isinstance(value, str) and len(value) > limit:
+                data[key] = value[:limit] + "…"
+    if _size(payload) > MAX_BODY_BYTES:
+        keep = ("jobId", "jobType", "state", "previousState", "record", "truncated")
+        payload["data"] = {k: data.get(k) for k in keep}
 
 
 def duration(start: str | None, end: str | None) -> float | None:
