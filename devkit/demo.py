@@ -26,6 +26,8 @@ from rich.table import Table
 from devkit.ciemu import TEST_SECRET_ID, TEST_SECRET_KEY, CIEmulator
 from devkit.receiver import WebhookReceiver, new_secret
 
+MARKER = ".jobwatch-demo"  # the demo empties only folders that carry it
+
 STATE_STYLE = {
     "Submitted": "cyan",
     "Running": "yellow",
@@ -78,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--every", type=float, default=3.0, help="seconds between timer events")
     parser.add_argument("--timeout", type=float, default=120.0, help="stop after this many seconds")
-    parser.add_argument("--store", default=".jobwatch", help="store folder (emptied first)")
+    parser.add_argument(
+        "--store", default=".jobwatch", help="store folder, emptied if an earlier demo made it; others are refused"
+    )
     parser.add_argument("--objects", type=int, nargs=2, default=(100, 300), metavar=("MIN", "MAX"),
                         help="how many objects each batch dispatches")  # fmt: skip
     parser.add_argument("--object-duration", type=float, nargs=2, default=(2.0, 8.0), metavar=("MIN", "MAX"),
@@ -94,8 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = Console()
     store = Path(args.store).resolve()
+    if store.exists() and any(store.iterdir()) and not (store / MARKER).exists():
+        console.print(f"[red]{store} exists and was not made by the demo[/]: it is left alone; pass --store with a "
+                      "new folder (or remove this one yourself)")  # fmt: skip
+        return 2
     if store.exists():
         shutil.rmtree(store)
+    store.mkdir(parents=True)
+    (store / MARKER).write_text("made by make demo: the next demo run empties this folder\n")
 
     secret = new_secret()
     receiver = WebhookReceiver(secret).start()

@@ -51,3 +51,15 @@ def test_demo_runs_to_summary(tmp_path: Path) -> None:
     assert run.stdout.count("manifest.json") == 6 and "objects," in run.stdout  # each report named in the summary
     assert all(r["objects"]["total"] is not None for r in records)
     assert all(r["objects"]["total"] >= 20 for r in records if r["state"] != "Cancel")
+
+
+def test_demo_refuses_a_folder_it_did_not_create(tmp_path: Path) -> None:
+    """--store naming a folder with someone else's files is refused, and the files stay."""
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "keep.txt").write_text("mine")
+    run = subprocess.run([sys.executable, "-m", "devkit.demo", "--store", str(precious), "--jobs", "1"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60,
+                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{ROOT / 'handler'}:{ROOT}"})  # fmt: skip
+    assert run.returncode == 2 and "not made by the demo" in run.stdout
+    assert (precious / "keep.txt").read_text() == "mine"
