@@ -393,10 +393,12 @@ def request_id() -> str:
     return base64.b64encode(uuid.uuid4().bytes[:18]).decode()
 
 
-def error_body(code: str, message: str, req_id: str, trace_id: str) -> bytes:
+def error_body(code: str, message: str, req_id: str, trace_id: str, resource: str = "") -> bytes:
+    """CI's error shape; the official SDK reads Code, Message, Resource, RequestId and TraceId (and needs all)."""
     return (
         "<?xml version='1.0' encoding='utf-8' ?>\n"
         f"<Error><Code>{code}</Code><Message>{_escape(message)}</Message>"
+        f"<Resource>{_escape(resource or '/')}</Resource>"
         f"<RequestId>{req_id}</RequestId><TraceId>{trace_id}</TraceId></Error>"
     ).encode()
 
@@ -538,7 +540,9 @@ def _handler_for(emulator: CIEmulator) -> type[BaseHTTPRequestHandler]:
             except CIError as exc:
                 trace_id = uuid.uuid4().hex
                 emulator.count(emulator.served, op)  # counted before answering, so a client never sees it lag
-                self._send(exc.status, error_body(exc.code, exc.message, req_id, trace_id), req_id, trace_id, exc)
+                resource = f"{self.headers.get('Host', '')}{path}"
+                body = error_body(exc.code, exc.message, req_id, trace_id, resource)
+                self._send(exc.status, body, req_id, trace_id, exc)
                 return
             emulator.count(emulator.served, op)
             if fault == "malformed":

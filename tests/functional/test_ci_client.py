@@ -332,3 +332,18 @@ def test_emulated_job_schedule_with_pause() -> None:
     job = EmulatedJob("b1", "Job", "n", 0.0, {}, {}, submitted_for=1, running_for=9, pause_after=3, pause_for=5)
     states = [job.state_at(t)[0] for t in (0.5, 2, 4.5, 9.5, 15)]
     assert states == ["Submitted", "Running", "Pause", "Running", "Success"]
+
+
+def test_official_sdk_reads_the_emulators_error_codes(emulator: CIEmulator) -> None:
+    """The emulator's <Error> bodies carry what cos-python-sdk-v5 needs (Resource too) to read CI's error code."""
+    from qcloud_cos import CosConfig, CosS3Client
+    from qcloud_cos.cos_exception import CosServiceError
+
+    port = int(emulator.url.rsplit(":", 1)[1])
+    conf = CosConfig(Region="ap-guangzhou", SecretId=CREDENTIALS.secret_id, SecretKey="wrong-key", Scheme="http",
+                     IP="127.0.0.1", Port=port)  # fmt: skip
+    with pytest.raises(CosServiceError) as caught:
+        CosS3Client(conf, retry=0).ci_get_inventory_trigger_jobs(Bucket="demo-1250000000", JobID="b1")
+    error = caught.value
+    assert error.get_error_code() == "InvalidAuthorization" and error.get_status_code() == 401
+    assert error.get_request_id() != "Unknown" and error.get_resource_location().endswith("/inventorytriggerjob/b1")
