@@ -281,7 +281,10 @@ class Sweeper:
                 kind, seen.record, seen.previous_state, seen.sequence, watch, now, late_watch=True
             )
         if stuck_due:
-            out.events += self._create(ev.STUCK, seen.record, seen.previous_state, 0, watch, now)
+            # The first sweep takes the bucket as it is: jobs already long-running are marked as told, not told
+            # (a first look at a busy bucket must not send one stuck event per job). Watched jobs are told.
+            if baselined or watch is not None:
+                out.events += self._create(ev.STUCK, seen.record, seen.previous_state, 0, watch, now)
             out.stuck = True
         if seen.changed:
             self.records.put_job(seen.record)
