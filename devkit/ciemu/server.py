@@ -57,6 +57,7 @@ class EmulatorOptions:
     execution_details_have_tasks: bool = True  # False: a failed execution's detail carries no Tasks
     child_without_state: set[str] = field(default_factory=set)  # these children's entries come without a State
     child_faults: list[str] = field(default_factory=list)  # faults for object listings only, one per request
+    job_without_state: set[str] = field(default_factory=set)  # these batch jobs' entries come without a State
 
 
 @dataclass
@@ -379,6 +380,8 @@ class CIEmulator:
             "Input": job.input,
             "Operation": job.operation,
         }
+        if job.job_id in self.options.job_without_state:
+            del detail["State"]
         element = etree.Element("JobsDetail")
         xmldoc.fill(element, detail)
         return element

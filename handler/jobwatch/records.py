@@ -196,7 +196,9 @@ class Records:
         return created
 
     # sweeps
-    def put_summary(self, summary: dict[str, Any], state_keys: tuple[str, ...] = ("known", "stuckReported")) -> str:
+    def put_summary(
+        self, summary: dict[str, Any], state_keys: tuple[str, ...] = ("known", "stuckReported", "badEntries")
+    ) -> str:
         """Store a sweep's summary under its day and time, and as the latest unless a newer one is there.
 
         Only the latest keeps ``state_keys`` (what the next sweep starts from, which grows with the active jobs):

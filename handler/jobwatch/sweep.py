@@ -38,6 +38,7 @@ class CISource(ObjectSource, Protocol):
     """The part of the CI client a sweep uses (object tracking included)."""
 
     requests_sent: Counter[str]
+    skipped_entries: set[str]
 
     def list_jobs(self, *, job_types: Sequence[str] = ..., **filters: Any) -> list[Job]: ...
 
@@ -116,6 +117,11 @@ class Sweeper:
             errors.append(f"{exc.code}: {exc}")
             log.warning("sweep discovery failed: %s", exc)
 
+        reported_bad = set(prev.get("badEntries") or [])
+        new_bad = sorted(set(getattr(self.ci, "skipped_entries", ())) - reported_bad)
+        if new_bad:  # told once, not every sweep
+            errors.append(f"BadJobEntries: {len(new_bad)} listed job(s) without a State or a usable JobId skipped: "
+                          f"{', '.join(new_bad[:10])}")  # fmt: skip
         now = self.now()
         outcomes = self._process(list(observed.values()), known, stuck_reported, watches, baselined, now, deadline)
         outcomes += self._record_missing(missing, watches, now)
@@ -175,6 +181,7 @@ class Sweeper:
             "known": known,
             "stuckReported": sorted(stuck_reported & set(known)),
             "objectsOffset": offset,
+            "badEntries": sorted(reported_bad | set(new_bad))[-1000:],
         }
         try:
             self.records.put_summary(summary)

@@ -149,10 +149,9 @@ class TestResponse:
         "body",
         [
             b"<Error><Code>x</Code></Error>",
-            b"<Response><JobsDetail><State>Running</State></JobsDetail></Response>",
             b"<Response><JobsDetail><JobId>b1</Jo",
         ],
-        ids=["wrong-root", "no-job-id", "truncated"],
+        ids=["wrong-root", "truncated"],
     )
     def test_unreadable_response_is_transient(self, body: bytes) -> None:
         """A truncated or malformed answer from CI is a transient CIBadResponseError."""
@@ -176,3 +175,15 @@ class TestJobIds:
     def test_invalid(self, job_id: str) -> None:
         """Empty, long, traversal, separators and non-ASCII are refused."""
         assert not is_valid_job_id(job_id)
+
+
+def test_unusable_entries_cost_only_themselves() -> None:
+    """Entries without a JobId or State, or with an ID the store cannot hold, are skipped and named; the rest stand."""
+    from jobwatch.ci.models import parse_page
+
+    body = (b"<Response><JobsDetail><State>Running</State></JobsDetail>"
+            b"<JobsDetail><JobId>b1</JobId></JobsDetail>"
+            b"<JobsDetail><JobId>b.bad/../x</JobId><State>Running</State></JobsDetail>"
+            b"<JobsDetail><JobId>b2</JobId><State>Success</State></JobsDetail></Response>")  # fmt: skip
+    jobs, _, _, _, skipped = parse_page(body)
+    assert [j.job_id for j in jobs] == ["b2"] and skipped == ("?", "b1", "b.bad/../x")

@@ -49,7 +49,7 @@ from .models import (
     JobPage,
     format_ci_time,
     is_valid_job_id,
-    parse_response,
+    parse_page,
 )
 from .signer import Signer, encode
 
@@ -63,6 +63,7 @@ MAX_DESCRIBE_BATCH = 10
 MAX_PAGE_SIZE = 100
 MAX_PAGES = 10_000  # a runaway NextToken loop ends here
 Parsed = tuple[tuple[Job, ...], tuple[str, ...], str, str]  # jobs, NonExistJobIds, NextToken, RequestId
+Page = tuple[tuple[Job, ...], tuple[str, ...], str, str, tuple[str, ...]]  # ... and the entries skipped
 # Codes a single-ID describe answers for an ID CI does not know (ci-api.md §10 q1: not documented).
 UNKNOWN_ID_CODES = frozenset({"ResourceNotFound", "InvalidArgument", "NoSuchJob", "JobNotExist"})
 _THROTTLE_CODES = frozenset({"SlowDown", "QueueSaturated"})
@@ -111,6 +112,7 @@ class CIClient:
         self._multi_describe: bool | None = None if describe_batch_size > 1 else False
         self._lock = threading.Lock()
         self.requests_sent: Counter[str] = Counter()
+        self.skipped_entries: set[str] = set()  # JobsDetail entries CI sent that could not be used
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> CIClient:
@@ -316,8 +318,15 @@ class CIClient:
         *,
         idempotent: bool = True,
     ) -> Parsed:
-        """A batch-job request: jobs, NonExistJobIds, NextToken, RequestId."""
-        return self._fetch(op, method, path, params, body, deadline, _parse_jobs, idempotent=idempotent)
+        """A batch-job request: jobs, NonExistJobIds, NextToken, RequestId. Entries it had to skip are remembered
+        in ``skipped_entries`` (the sweep reports each once)."""
+        jobs, missing, token, request_id, skipped = self._fetch(
+            op, method, path, params, body, deadline, _parse_page, idempotent=idempotent
+        )
+        if skipped:
+            with self._lock:
+                self.skipped_entries.update(skipped)
+        return jobs, missing, token, request_id
 
     def _fetch(
         self,
@@ -402,8 +411,8 @@ class CIClient:
         raise error_from_response(op, response, content)
 
 
-def _parse_jobs(raw: bytes) -> Parsed:
-    return parse_response(raw) if raw.strip() else ((), (), "", "")
+def _parse_page(raw: bytes) -> Page:
+    return parse_page(raw) if raw.strip() else ((), (), "", "", ())
 
 
 def _pooled_session(max_workers: int) -> requests.Session:

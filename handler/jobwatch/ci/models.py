@@ -181,18 +181,34 @@ class DescribeResult:
 
 
 def parse_response(body: bytes) -> tuple[tuple[Job, ...], tuple[str, ...], str, str]:
-    """Read a ``<Response>``: (jobs, NonExistJobIds, NextToken, RequestId).
+    """Read a ``<Response>``: (jobs, NonExistJobIds, NextToken, RequestId); unusable entries are left out."""
+    jobs, missing, token, request_id, _ = parse_page(body)
+    return jobs, missing, token, request_id
 
-    Malformed XML is CI's fault (truncated body and the like), so it becomes ``CIBadResponseError``;
-    a hostile document stays an ``UnsafeXMLError``.
+
+def parse_page(body: bytes) -> tuple[tuple[Job, ...], tuple[str, ...], str, str, tuple[str, ...]]:
+    """Read a ``<Response>``: (jobs, NonExistJobIds, NextToken, RequestId, skipped entries).
+
+    Malformed XML is CI's fault (truncated body and the like), so it becomes ``CIBadResponseError``; a hostile
+    document stays an ``UnsafeXMLError``. One unusable ``JobsDetail`` (no State, no JobId, or an ID the store cannot
+    hold) costs that entry alone: it is named in ``skipped`` (by its JobId, or ``?``) and the rest of the page stands.
     """
     try:
         root = xmldoc.parse(body)
         if root.tag != "Response":
             raise MalformedXMLError(f"expected <Response>, got <{root.tag}>")
-        jobs = tuple(Job.from_element(el) for el in root.findall("JobsDetail"))
     except MalformedXMLError as exc:
         raise CIBadResponseError(f"unreadable CI response: {exc.message}") from exc
+    jobs: list[Job] = []
+    skipped: list[str] = []
+    for element in root.findall("JobsDetail"):
+        job_id = xmldoc.child_text(element, "JobId") or ""
+        try:
+            if not is_valid_job_id(job_id):
+                raise MalformedXMLError("a JobId the store cannot hold")
+            jobs.append(Job.from_element(element))
+        except MalformedXMLError:
+            skipped.append(job_id[:80] or "?")
     missing: list[str] = []
     # The docs say NonExistJobIds; the Go SDK reads NonExistJobId. Accept both, each may repeat or hold a list.
     for tag in ("NonExistJobIds", "NonExistJobId"):
@@ -201,4 +217,4 @@ def parse_response(body: bytes) -> tuple[tuple[Job, ...], tuple[str, ...], str, 
             missing.extend((sub.text or "").strip() for sub in el if (sub.text or "").strip())
     next_token = xmldoc.child_text(root, "NextToken") or ""
     request_id = xmldoc.child_text(root, "RequestId") or ""
-    return jobs, tuple(dict.fromkeys(missing)), next_token, request_id
+    return tuple(jobs), tuple(dict.fromkeys(missing)), next_token, request_id, tuple(skipped)
