@@ -136,15 +136,6 @@ class Sweeper:
             new_events += objects.pop("events")
             errors += objects.pop("errors")
             written += objects.pop("records")
-        delivered = failed = 0
-        changed: list[dict[str, Any]] = []
-        if self.notifier is not None:  # new events now, and due retries of earlier ones even if CI is down
-            delivered, failed = self.notifier.dispatch(new_events, deadline, changed)
-        try:  # the indexes pages and lists read: what this sweep saw, wrote and delivered
-            Overview(self.records).fold(observed.values(), written, [*new_events, *changed], deadline, self.now())
-        except JobwatchError as exc:
-            errors.append(f"{exc.code}: the index was not updated: {exc}")
-
         for o in outcomes:
             if o.error:
                 errors.append(o.error)
@@ -155,26 +146,20 @@ class Sweeper:
                 known[o.job_id] = o.state
             if o.stuck:
                 stuck_reported.add(o.job_id)
-        finished = self.now()
-        sent = Counter(self.ci.requests_sent)
-        sent.subtract(sent_before)
         summary: dict[str, Any] = {
             "sweepId": uuid.uuid4().hex[:12],
             "startedAt": started.isoformat(),
-            "finishedAt": finished.isoformat(),
-            "durationSeconds": round((finished - started).total_seconds(), 3),
             "complete": complete,
             "jobsSeen": len(observed),
             "transitions": sum(o.transition for o in outcomes),
             "recordsWritten": sum(o.written for o in outcomes),
             "eventsEmitted": len(new_events),
             "eventIds": [e["id"] for e in new_events],
-            "deliveries": {"ok": delivered, "failed": failed},
-            "ciRequests": {**{k: v for k, v in sent.items() if v}, "total": sum(max(v, 0) for v in sent.values())},
+            "deliveries": {"ok": 0, "failed": 0},
             "nonExistJobIds": list(missing),
             "activeJobs": len(known),
             **({"objects": objects} if objects else {}),
-            "errors": errors[:50],
+            "errors": errors,
             # what the next sweep starts from
             "baselined": baselined or complete,
             "historyFrom": started.isoformat() if complete else history_from,
@@ -183,12 +168,38 @@ class Sweeper:
             "objectsOffset": offset,
             "badEntries": sorted(reported_bad | set(new_bad))[-1000:],
         }
+        # Stored before delivering: a sweep killed during slow deliveries keeps what the next sweep starts from.
+        self._store(summary, sent_before)
+        changed: list[dict[str, Any]] = []
+        if self.notifier is not None:  # new events now, and due retries of earlier ones even if CI is down
+            delivered, failed = self.notifier.dispatch(new_events, deadline, changed)
+            summary["deliveries"] = {"ok": delivered, "failed": failed}
+        index_failed = False
+        try:  # the indexes pages and lists read: what this sweep saw, wrote and delivered
+            Overview(self.records).fold(observed.values(), written, [*new_events, *changed], deadline, self.now())
+        except JobwatchError as exc:
+            summary["errors"].append(f"{exc.code}: the index was not updated: {exc}")
+            index_failed = True
+        if changed or index_failed:  # the deliveries' outcome (and any late error) joins the stored summary
+            self._store(summary, sent_before)
+        return summary
+
+    def _store(self, summary: dict[str, Any], sent_before: Counter[str]) -> None:
+        """Finish the summary's figures and store it (the latest, and under its day)."""
+        finished = self.now()
+        sent = Counter(self.ci.requests_sent)
+        sent.subtract(sent_before)
+        summary.update(
+            finishedAt=finished.isoformat(),
+            durationSeconds=round((finished - datetime.fromisoformat(summary["startedAt"])).total_seconds(), 3),
+            ciRequests={**{k: v for k, v in sent.items() if v}, "total": sum(max(v, 0) for v in sent.values())},
+        )
+        summary["errors"] = summary["errors"][:50]
         try:
             self.records.put_summary(summary)
         except JobwatchError as exc:
             summary["errors"].append(f"{exc.code}: could not store the summary: {exc}")
             summary["complete"] = False
-        return summary
 
     def _objects(
         self, observed: dict[str, Job], outcomes: list[_Outcome], offset: int, deadline: Deadline
