@@ -27,7 +27,7 @@ ENV_VARIABLES = (
     "JOBWATCH_STORE_ENDPOINT", "JOBWATCH_WATCH_ALL", "JOBWATCH_WEBHOOK_URL", "JOBWATCH_WEBHOOK_SECRET",
     "JOBWATCH_CHAIN_FUNCTION", "JOBWATCH_NOTIFY_ON", "JOBWATCH_STUCK_AFTER", "JOBWATCH_API_TOKEN",
     "JOBWATCH_CALLBACK_ALLOW_NETS", "JOBWATCH_LOG_LEVEL", "JOBWATCH_CALLBACK_TOKEN", "JOBWATCH_TRACK_OBJECTS",
-    "JOBWATCH_REPORT_SCOPE",
+    "JOBWATCH_REPORT_SCOPE", "JOBWATCH_RETAIN_DAYS",
 )  # fmt: skip
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
@@ -69,6 +69,7 @@ class Settings:
     callback_token: str | None = field(default=None, repr=False)  # /ci-callback only: it rides in CI's URL
     track_objects: bool = True  # follow each batch's objects: progress, a truthful "finished", the report
     report_scope: str = "all"  # which objects the completion report lists: all, or failed
+    retain_days: int = 30  # delivered events, old claims and dated summaries older than this are deleted
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -137,6 +138,7 @@ class Settings:
             callback_token=callback_token,
             track_objects=_bool("JOBWATCH_TRACK_OBJECTS", env.get("JOBWATCH_TRACK_OBJECTS", "true")),
             report_scope=report_scope,
+            retain_days=_positive_int("JOBWATCH_RETAIN_DAYS", env.get("JOBWATCH_RETAIN_DAYS", "30"), "days"),
         )
 
     def ci_base_url(self) -> str:
@@ -190,13 +192,13 @@ def _bool(variable: str, value: str) -> bool:
     raise ConfigError(variable, "expected true or false")
 
 
-def _positive_int(variable: str, value: str) -> int:
+def _positive_int(variable: str, value: str, unit: str = "seconds") -> int:
     try:
         number = int(value)
     except ValueError:
-        raise ConfigError(variable, "expected a whole number of seconds") from None
+        raise ConfigError(variable, f"expected a whole number of {unit}") from None
     if number <= 0:
-        raise ConfigError(variable, "expected a positive number of seconds")
+        raise ConfigError(variable, f"expected a positive number of {unit}")
     return number
 
 

@@ -125,6 +125,20 @@ class Overview:
         index["updatedAt"] = now.isoformat()
         self.records.store.put(EVENTS_KEY, dumps(index))
 
+    def forget(self, event_ids: list[str], now: datetime) -> None:
+        """Drop deleted events from the events index (retention)."""
+        with _lock:
+            index = self.events()
+            if index is None or not event_ids:
+                return
+            for event_id in event_ids:
+                index["statuses"].pop(event_id, None)
+                index["open"].pop(event_id, None)
+            index["recent"] = [e for e in index.get("recent") or [] if e.get("id") not in set(event_ids)]
+            index["counts"] = _count(index["statuses"].values())
+            index["updatedAt"] = now.isoformat()
+            self.records.store.put(EVENTS_KEY, dumps(index))
+
     # --- rebuilds, resumable --------------------------------------------------------------------
 
     def _rebuild_jobs(self, partial: dict[str, Any] | None, deadline: Deadline) -> dict[str, Any]:

@@ -197,7 +197,9 @@ class Records:
 
     # sweeps
     def put_summary(
-        self, summary: dict[str, Any], state_keys: tuple[str, ...] = ("known", "stuckReported", "badEntries")
+        self,
+        summary: dict[str, Any],
+        state_keys: tuple[str, ...] = ("known", "stuckReported", "badEntries", "retentionCursor"),
     ) -> str:
         """Store a sweep's summary under its day and time, and as the latest unless a newer one is there.
 

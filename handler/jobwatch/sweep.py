@@ -26,6 +26,7 @@ from .deadline import Deadline
 from .errors import JobwatchError, StoreError
 from .overview import Overview
 from .records import Records
+from .retention import Pruned, prune
 from .tracker import ObjectSource, Tracker
 
 log = logging.getLogger("jobwatch.sweep")
@@ -180,9 +181,22 @@ class Sweeper:
         except JobwatchError as exc:
             summary["errors"].append(f"{exc.code}: the index was not updated: {exc}")
             index_failed = True
-        if changed or index_failed:  # the deliveries' outcome (and any late error) joins the stored summary
-            self._store(summary, sent_before)
+        pruned = self._prune(str(prev.get("retentionCursor") or ""), deadline)
+        if pruned is not None:
+            summary["retention"], summary["retentionCursor"] = pruned.as_dict(), pruned.cursor
+        if changed or index_failed or (pruned and any(pruned.as_dict().values())):
+            self._store(summary, sent_before)  # the deliveries' outcome (and any late news) join the stored summary
         return summary
+
+    def _prune(self, cursor: str, deadline: Deadline) -> Pruned | None:
+        """Delete what has aged out (JOBWATCH_RETAIN_DAYS), a bounded amount; never fatal to the sweep."""
+        try:
+            done = prune(self.records, self.now(), self.settings.retain_days, cursor, deadline)
+            Overview(self.records).forget(done.events, self.now())
+            return done
+        except JobwatchError as exc:
+            log.warning("retention postponed: %s", exc)
+            return None
 
     def _store(self, summary: dict[str, Any], sent_before: Counter[str]) -> None:
         """Finish the summary's figures and store it (the latest, and under its day)."""
