@@ -53,3 +53,16 @@ def test_settings_read_exactly_the_documented_variables() -> None:
     used = set(re.findall(r'env\.get\("((?:JOBWATCH|TENCENTCLOUD)_[A-Z_]+)"', source))
     used |= set(re.findall(r'"((?:JOBWATCH|TENCENTCLOUD)_[A-Z_]+)" in env', source))
     assert used == set(ENV_VARIABLES)
+
+
+def test_store_endpoint_default_follows_the_region() -> None:
+    """serverless.yml names no region's COS endpoint: left empty, the function uses its own region's."""
+    from jobwatch.store import open_store
+    from jobwatch.store.s3 import S3Store
+
+    variables = serverless()["inputs"]["environment"]["variables"]
+    assert "myqcloud.com" not in str(variables["JOBWATCH_STORE_ENDPOINT"])
+    settings = Settings.from_env({"JOBWATCH_STORE": "s3://jobs-1250000000/jobwatch", "JOBWATCH_CI_REGION": "ap-shanghai",
+                                  "JOBWATCH_STORE_ENDPOINT": ""})  # fmt: skip
+    store = open_store(settings)
+    assert isinstance(store, S3Store) and store._endpoint_url == "https://cos.ap-shanghai.myqcloud.com"
