@@ -27,7 +27,7 @@ ENV_VARIABLES = (
     "JOBWATCH_STORE_ENDPOINT", "JOBWATCH_WATCH_ALL", "JOBWATCH_WEBHOOK_URL", "JOBWATCH_WEBHOOK_SECRET",
     "JOBWATCH_CHAIN_FUNCTION", "JOBWATCH_NOTIFY_ON", "JOBWATCH_STUCK_AFTER", "JOBWATCH_API_TOKEN",
     "JOBWATCH_CALLBACK_ALLOW_NETS", "JOBWATCH_LOG_LEVEL", "JOBWATCH_CALLBACK_TOKEN", "JOBWATCH_TRACK_OBJECTS",
-    "JOBWATCH_REPORT_SCOPE", "JOBWATCH_RETAIN_DAYS",
+    "JOBWATCH_REPORT_SCOPE", "JOBWATCH_RETAIN_DAYS", "JOBWATCH_SCF_ENDPOINT",
 )  # fmt: skip
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
@@ -70,6 +70,7 @@ class Settings:
     track_objects: bool = True  # follow each batch's objects: progress, a truthful "finished", the report
     report_scope: str = "all"  # which objects the completion report lists: all, or failed
     retain_days: int = 30  # delivered events, old claims and dated summaries older than this are deleted
+    scf_endpoint: str | None = None  # the SCF API for chained invokes (a local SCF emulator in tests)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -90,6 +91,9 @@ class Settings:
         store_endpoint = env.get("JOBWATCH_STORE_ENDPOINT")
         if store_endpoint is not None:
             _check_http_url("JOBWATCH_STORE_ENDPOINT", store_endpoint)
+        scf_endpoint = env.get("JOBWATCH_SCF_ENDPOINT")
+        if scf_endpoint is not None:
+            _check_http_url("JOBWATCH_SCF_ENDPOINT", scf_endpoint)
         webhook_url = env.get("JOBWATCH_WEBHOOK_URL")
         if webhook_url is not None:
             _check_http_url("JOBWATCH_WEBHOOK_URL", webhook_url)
@@ -138,6 +142,7 @@ class Settings:
             callback_token=callback_token,
             track_objects=_bool("JOBWATCH_TRACK_OBJECTS", env.get("JOBWATCH_TRACK_OBJECTS", "true")),
             report_scope=report_scope,
+            scf_endpoint=scf_endpoint.rstrip("/") if scf_endpoint else None,
             retain_days=_positive_int("JOBWATCH_RETAIN_DAYS", env.get("JOBWATCH_RETAIN_DAYS", "30"), "days"),
         )
 

@@ -67,7 +67,7 @@ class Ports:
             records,
             settings.webhook_secrets,
             webhooks=WebhookSender(ports.guard),
-            chain=ChainInvoker(settings.credentials, settings.function_region),
+            chain=ChainInvoker.from_settings(settings),
         )
         return ports
 

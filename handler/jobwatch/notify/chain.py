@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
-from ..config import Credentials
+from ..config import Credentials, Settings
 from ..deadline import Deadline
 from .webhook import AttemptResult
 
@@ -40,6 +41,14 @@ class ChainInvoker:
         self.scheme = scheme
         self._client = client
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ChainInvoker:
+        """The invoker of the function's own region, or of ``JOBWATCH_SCF_ENDPOINT`` when it is set."""
+        if settings.scf_endpoint:
+            parts = urlsplit(settings.scf_endpoint)
+            return cls(settings.credentials, settings.function_region, endpoint=parts.netloc, scheme=parts.scheme)
+        return cls(settings.credentials, settings.function_region)
 
     def _scf(self) -> Any:
         with self._lock:

@@ -1,0 +1,165 @@
+"""A local SCF API endpoint for chained invokes: real HTTP on 127.0.0.1 that checks the TC3-HMAC-SHA256 signature of
+``Invoke`` as the real API does, answers its JSON shapes and errors, records what was invoked, and injects faults.
+
+Point the function at it with ``JOBWATCH_SCF_ENDPOINT=http://127.0.0.1:<port>`` (as ``JOBWATCH_CI_ENDPOINT`` points
+it at the CI emulator).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from .server import TEST_SECRET_ID, TEST_SECRET_KEY
+
+MAX_ASYNC_EVENT = 128 * 1024
+
+
+@dataclass
+class Invocation:
+    function: str
+    namespace: str
+    invocation_type: str
+    client_context: str
+
+
+@dataclass
+class SCFEmulator:
+    """``start()``, ``url``, ``stop()``; ``functions`` that exist; ``invocations`` made; ``faults`` to inject, one
+    per request: an error code (``InternalError``, ``LimitExceeded``, …) or ``slow:<seconds>``."""
+
+    secret_id: str = TEST_SECRET_ID
+    secret_key: str = TEST_SECRET_KEY
+    functions: set[str] = field(default_factory=lambda: {"default/next-step"})
+    invocations: list[Invocation] = field(default_factory=list)
+    faults: deque[str] = field(default_factory=deque)
+    auth_failures: int = 0
+
+    def __post_init__(self) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> SCFEmulator:
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> SCFEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def answer(self, headers: dict[str, str], body: bytes, host: str) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, JSON answer) for one API request."""
+        request_id = str(uuid.uuid4())
+
+        def error(code: str, message: str) -> tuple[int, dict[str, Any]]:
+            return 200, {"Response": {"Error": {"Code": code, "Message": message}, "RequestId": request_id}}
+
+        problem = verify_tc3(self.secret_id, self.secret_key, headers, body, host, time.time())
+        if problem:
+            with self._lock:
+                self.auth_failures += 1
+            return error(*problem)
+        with self._lock:
+            fault = self.faults.popleft() if self.faults else None
+        if fault and fault.startswith("slow:"):
+            time.sleep(float(fault[5:]))
+            fault = None
+        if fault:
+            return error(fault, f"injected {fault}")
+        if headers.get("x-tc-action") != "Invoke":
+            return error("InvalidAction", "only Invoke is emulated")
+        try:
+            request = json.loads(body)
+        except ValueError:
+            return error("InvalidParameter", "the body is not JSON")
+        namespace = request.get("Namespace") or "default"
+        name = request.get("FunctionName") or ""
+        context = request.get("ClientContext") or ""
+        if f"{namespace}/{name}" not in self.functions:
+            return error("ResourceNotFound.Function", f"function {namespace}/{name} does not exist")
+        if request.get("InvocationType") == "Event" and len(context.encode()) > MAX_ASYNC_EVENT:
+            return error("InvalidParameterValue.ClientContext", "an async event is at most 128 KB")
+        with self._lock:
+            self.invocations.append(Invocation(name, namespace, str(request.get("InvocationType")), context))
+        result = {"FunctionRequestId": str(uuid.uuid4()), "InvokeResult": 0, "RetMsg": "", "Duration": 0, "MemUsage": 0}
+        return 200, {"Response": {"Result": result, "RequestId": request_id}}
+
+
+def verify_tc3(
+    secret_id: str, secret_key: str, headers: dict[str, str], body: bytes, host: str, now: float
+) -> tuple[str, str] | None:
+    """Check a TC3-HMAC-SHA256 signed request; None when it is good, else (error code, message) as SCF answers."""
+    auth = headers.get("authorization", "")
+    if not auth.startswith("TC3-HMAC-SHA256 "):
+        return "AuthFailure.SignatureFailure", "the Authorization header is not TC3-HMAC-SHA256"
+    parts = dict(p.strip().split("=", 1) for p in auth[len("TC3-HMAC-SHA256 ") :].split(",") if "=" in p)
+    credential = parts.get("Credential", "").split("/")
+    if len(credential) != 4 or credential[3] != "tc3_request":
+        return "AuthFailure.SignatureFailure", "the Credential is malformed"
+    key_id, day, service, _ = credential
+    if key_id != secret_id:
+        return "AuthFailure.SecretIdNotFound", "the SecretId does not exist"
+    try:
+        timestamp = int(headers.get("x-tc-timestamp", ""))
+    except ValueError:
+        return "AuthFailure.SignatureFailure", "X-TC-Timestamp is missing"
+    if abs(now - timestamp) > 300:
+        return "AuthFailure.SignatureExpire", "the signature has expired"
+    if datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d") != day:
+        return "AuthFailure.SignatureFailure", "the Credential's date is not the timestamp's"
+    signed = parts.get("SignedHeaders", "")
+    values = {**headers, "host": host}
+    canonical_headers = "".join(f"{name}:{values.get(name, '').strip().lower()}\n" for name in signed.split(";"))
+    canonical = "\n".join(["POST", "/", "", canonical_headers, signed, hashlib.sha256(body).hexdigest()])
+    scope = f"{day}/{service}/tc3_request"
+    to_sign = "\n".join(["TC3-HMAC-SHA256", str(timestamp), scope, hashlib.sha256(canonical.encode()).hexdigest()])
+
+    def mac(key: bytes, message: str) -> bytes:
+        return hmac.new(key, message.encode(), hashlib.sha256).digest()
+
+    signing = mac(mac(mac(("TC3" + secret_key).encode(), day), service), "tc3_request")
+    expected = hmac.new(signing, to_sign.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, parts.get("Signature", "")):
+        return "AuthFailure.SignatureFailure", "the signature does not match"
+    return None
+
+
+def _handler_for(emulator: SCFEmulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, answer = emulator.answer(headers, body, headers.get("host", ""))
+            data = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
