@@ -4,7 +4,8 @@
   at the first day kept;
 - delivered events created before the cutoff (dead letters and pending events stay): a slice of ``events/`` per
   sweep, resumed from a cursor, so a store of a million events costs each sweep the same small amount;
-- claims whose lease ran out more than a day ago (their holders died; nothing will release them).
+- claims whose lease ran out more than a day ago (their holders died; nothing will release them);
+- in a folder store, temporary files a killed writer left behind.
 
 Each sweep deletes at most ``BUDGET`` objects and reads at most ``BUDGET`` events; the rest waits for the next.
 """
@@ -31,10 +32,12 @@ class Pruned:
     summaries: int = 0
     events: list[str] = field(default_factory=list)
     claims: int = 0
+    temporaries: int = 0
     cursor: str = ""  # where the next sweep's events slice starts ("" = from the top)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"summaries": self.summaries, "events": len(self.events), "claims": self.claims}
+        found = {"summaries": self.summaries, "events": len(self.events), "claims": self.claims}
+        return {**found, "temporaries": self.temporaries} if self.temporaries else found
 
 
 def _older(value: Any, cutoff: datetime) -> bool:
@@ -93,4 +96,7 @@ def prune(records: Records, now: datetime, days: int, cursor: str, deadline: Dea
         if claim is not None and _older(expired, now - CLAIM_GRACE) and spend():
             records.store.delete(key)
             done.claims += 1
+    clean = getattr(records.store, "clean_temporaries", None)  # the folder store: files a killed writer left
+    if callable(clean) and left > 0:
+        done.temporaries = int(clean(left))
     return done

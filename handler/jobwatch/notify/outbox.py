@@ -29,8 +29,8 @@ from .webhook import AttemptResult, WebhookSender
 log = logging.getLogger("jobwatch.notify")
 
 SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)  # seconds after attempts 1..7
-LEASE_MIN = timedelta(minutes=3)
-LEASE_SLACK = timedelta(seconds=30)  # clocks of two SCF instances may differ a little
+LEASE_MIN = timedelta(seconds=15)
+LEASE_SLACK = timedelta(seconds=10)  # clocks of two SCF instances (NTP-synchronised) differ by far less
 WORKERS = 8
 
 
@@ -112,7 +112,7 @@ class Dispatcher:
         if _parse(event.get("nextAttemptAt")) > now:
             return 0, 0
         round_no = int(event.get("round", 0)) + 1
-        # The claim lives as long as the invocation that holds it can (never less): a longer function timeout
+        # The claim lives as long as the invocation that holds it can (and a little more): a longer function timeout
         # must not let a second sweep take over a live round and deliver it twice.
         held = max(LEASE_MIN, timedelta(seconds=deadline.remaining()) + LEASE_SLACK)
         lease = {"at": now.isoformat(), "expiresAt": (now + held).isoformat()}

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..errors import StoreError
 
 TMP_PREFIX = ".tmp-"
+TEMP_MAX_AGE = 600.0  # seconds: a temporary file this old belongs to a writer that was killed
 
 
 class FileStore:
@@ -33,6 +34,23 @@ class FileStore:
             fh.flush()
             os.fsync(fh.fileno())
         return tmp
+
+    def clean_temporaries(self, budget: int = 200) -> int:
+        """Remove temporary files a killed writer left (older than ``TEMP_MAX_AGE``); how many were removed."""
+        import time
+
+        removed = 0
+        cutoff = time.time() - TEMP_MAX_AGE
+        for path in self.root.rglob(f"{TMP_PREFIX}*") if self.root.exists() else ():
+            if removed >= budget:
+                break
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue  # gone meanwhile, or not ours to remove
+        return removed
 
     def get(self, key: str) -> bytes | None:
         try:
