@@ -63,13 +63,18 @@ def _roll(job: EmulatedJob, stream: int, index: int) -> random.Random:
     return random.Random(int.from_bytes(digest, "big"))
 
 
+def batch_key(job: EmulatedJob) -> str:
+    """16 hex characters that name the batch inside its children's ids (a hash: IDs may share any prefix)."""
+    return hashlib.blake2b(job.job_id.encode(), digest_size=8).hexdigest()
+
+
 def child_id(job: EmulatedJob, stream: int, index: int) -> str:
     """``i…`` (a RunId) or ``j…`` (a media JobId) that encodes where the child is, for detail lookups."""
-    return ("i" if job.type == "Workflow" else "j") + job.job_id[1:17] + f"{stream:02x}{index:08x}"
+    return ("i" if job.type == "Workflow" else "j") + batch_key(job) + f"{stream:02x}{index:08x}"
 
 
 def locate(child: str) -> tuple[str, int, int] | None:
-    """(batch id prefix, stream, index) of a child id, or None if it is not one of ours."""
+    """(batch key, stream, index) of a child id, or None if it is not one of ours."""
     if len(child) != 27 or child[0] not in "ij":
         return None
     try:
@@ -80,6 +85,8 @@ def locate(child: str) -> tuple[str, int, int] | None:
 
 def child_at(job: EmulatedJob, stream: int, index: int, now: float) -> EmulatedChild | None:
     """Child ``index`` of ``stream`` as it is at ``now``; None when it does not exist (yet, or ever)."""
+    if not 0 <= index < job.objects or not 0 <= stream < len(streams(job)):
+        return None
     created = created_at(job, index)
     if created > now or (job.cancelled_at is not None and created > job.cancelled_at):
         return None

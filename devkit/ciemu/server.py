@@ -293,7 +293,7 @@ class CIEmulator:
     def describe_execution(self, run_id: str) -> bytes:
         """``GET /workflowexecution/<RunId>``: the execution, with its tasks (a failed one says why)."""
         where = objects.locate(run_id)
-        job = next((j for j in self.book.all() if where and j.job_id[1:17] == where[0]), None)
+        job = next((j for j in self.book.all() if where and objects.batch_key(j) == where[0]), None)
         child = objects.child_at(job, where[1], where[2], self.clock()) if job and where else None
         if job is None or child is None or job.type != "Workflow":
             raise CIError(404, "ResourceNotFound", f"workflow execution {run_id} does not exist")
