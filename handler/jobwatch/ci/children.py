@@ -16,7 +16,7 @@ from lxml import etree
 
 from ..errors import CIBadResponseError, MalformedXMLError
 from . import xmldoc
-from .models import parse_ci_time
+from .models import parse_ci_time, response_root
 
 CHILD_STATES = ("Submitted", "Running", "Pause", "Success", "Failed", "Cancel")
 ACTIVE_CHILD_STATES = ("Submitted", "Running", "Pause")
@@ -111,12 +111,7 @@ def media_job_from_element(element: etree._Element) -> Child:
 
 
 def _page(body: bytes, entry: str, build: Any) -> ChildPage:
-    try:
-        root = xmldoc.parse(body)
-        if root.tag != "Response":
-            raise MalformedXMLError(f"expected <Response>, got <{root.tag}>")
-    except MalformedXMLError as exc:
-        raise CIBadResponseError(f"unreadable CI response: {exc.message}") from exc
+    root = response_root(body)
     children: list[Child] = []
     skipped = 0
     for element in root.iterfind(entry):

@@ -180,6 +180,18 @@ class DescribeResult:
     non_exist_job_ids: tuple[str, ...]
 
 
+def response_root(body: bytes) -> etree._Element:
+    """The ``<Response>`` element of a CI answer. Malformed XML or another root is CI's fault (a truncated body and
+    the like): ``CIBadResponseError``, retried; a hostile document stays an ``UnsafeXMLError``."""
+    try:
+        root = xmldoc.parse(body)
+        if root.tag != "Response":
+            raise MalformedXMLError(f"expected <Response>, got <{root.tag}>")
+    except MalformedXMLError as exc:
+        raise CIBadResponseError(f"unreadable CI response: {exc.message}") from exc
+    return root
+
+
 def parse_response(body: bytes) -> tuple[tuple[Job, ...], tuple[str, ...], str, str]:
     """Read a ``<Response>``: (jobs, NonExistJobIds, NextToken, RequestId); unusable entries are left out."""
     jobs, missing, token, request_id, _ = parse_page(body)
@@ -193,12 +205,7 @@ def parse_page(body: bytes) -> tuple[tuple[Job, ...], tuple[str, ...], str, str,
     document stays an ``UnsafeXMLError``. One unusable ``JobsDetail`` (no State, no JobId, or an ID the store cannot
     hold) costs that entry alone: it is named in ``skipped`` (by its JobId, or ``?``) and the rest of the page stands.
     """
-    try:
-        root = xmldoc.parse(body)
-        if root.tag != "Response":
-            raise MalformedXMLError(f"expected <Response>, got <{root.tag}>")
-    except MalformedXMLError as exc:
-        raise CIBadResponseError(f"unreadable CI response: {exc.message}") from exc
+    root = response_root(body)
     jobs: list[Job] = []
     skipped: list[str] = []
     for element in root.findall("JobsDetail"):
