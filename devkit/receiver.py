@@ -1,7 +1,10 @@
 """A local webhook receiver that verifies every delivery with the standardwebhooks library.
 
 Counts deliveries per event type, and duplicates (a webhook-id seen twice, which must never happen once a
-delivery was answered 2xx). Used by ``make demo``; runs alone with ``python -m devkit.receiver``.
+delivery was answered 2xx). ``faults`` misbehave one request each, in order: ``"hang:<seconds>"`` (no answer for
+that long), ``"trickle"`` (headers a byte at a time), ``"reset"`` (the connection dropped unanswered), or a status
+(``"302"``, ``"400"``, ``"410"``, ``"429"``, ``"500"``); a faulted request is not counted as received. Used by
+``make demo``, the fault matrix and ``make soak``; runs alone with ``python -m devkit.receiver``.
 """
 
 from __future__ import annotations
@@ -10,8 +13,11 @@ import argparse
 import base64
 import json
 import os
+import socket
+import struct
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -28,10 +34,13 @@ class WebhookReceiver:
     """``start()``, ``url``, ``stop()``; ``by_type``, ``duplicates``, ``rejected`` count what arrived."""
 
     def __init__(self, secret: str, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.secret = secret
         self.webhook = Webhook(secret)
         self.by_type: Counter[str] = Counter()
         self.seen: Counter[str] = Counter()
         self.rejected = 0
+        self.faults: deque[str] = deque()
+        self.injected: Counter[str] = Counter()
         self.lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), self._handler())
         self._server.daemon_threads = True
@@ -64,6 +73,13 @@ class WebhookReceiver:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver.lock:
+                    fault = receiver.faults.popleft() if receiver.faults else None
+                    if fault:
+                        receiver.injected[fault.partition(":")[0]] += 1
+                if fault:
+                    self.misbehave(fault)
+                    return
                 try:
                     payload = receiver.webhook.verify(body, dict(self.headers))
                 except WebhookVerificationError:
@@ -78,6 +94,30 @@ class WebhookReceiver:
                     receiver.by_type[payload.get("type", "?")] += 1
                 self.send_response(204)
                 self.end_headers()
+
+            def misbehave(self, fault: str) -> None:
+                self.close_connection = True
+                if fault.startswith("hang:"):
+                    time.sleep(float(fault[5:]))
+                elif fault == "trickle":
+                    try:
+                        for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Slow: " + b"." * 200:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(0.05)
+                    except OSError:
+                        pass  # the sender gave up, as it should
+                elif fault == "reset":
+                    # RST instead of FIN: the sender sees a connection reset, not a clean close
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                else:
+                    self.send_response(int(fault))
+                    if fault.startswith("3"):
+                        self.send_header("Location", "http://127.0.0.1:9/elsewhere")
+                    if fault == "429":
+                        self.send_header("Retry-After", "1")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
 
         return Handler
 

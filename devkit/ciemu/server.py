@@ -516,6 +516,7 @@ def _handler_for(emulator: CIEmulator) -> type[BaseHTTPRequestHandler]:
                 fault = emulator.options.child_faults.pop(0)
             delay = emulator.faults.latency
             if fault and fault.startswith("slow:"):
+                emulator.count(emulator.injected, "slow")
                 delay, fault = float(fault[5:]), None
             if delay:
                 time.sleep(delay)

@@ -8,10 +8,18 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import StoreError
+from ..errors import StoreError, StoreUnavailableError
 
 TMP_PREFIX = ".tmp-"
 TEMP_MAX_AGE = 600.0  # seconds: a temporary file this old belongs to a writer that was killed
+# A full disk or quota, or a flaky device, can pass: the sweep's work waits for a later one. Anything else
+# (permissions, a file where a folder should be) needs someone to fix it.
+_TRANSIENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EAGAIN, errno.EINTR, errno.ENOMEM}
+
+
+def _failure(what: str, key: str, exc: OSError) -> StoreError | StoreUnavailableError:
+    message = f"cannot {what} {key}: {exc.strerror or exc}"
+    return StoreUnavailableError(message) if exc.errno in _TRANSIENT_ERRNOS else StoreError(message)
 
 
 class FileStore:
@@ -29,10 +37,14 @@ class FileStore:
     def _write_temp(self, path: Path, data: bytes) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}")
-        with tmp.open("wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            with tmp.open("wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError:
+            tmp.unlink(missing_ok=True)  # a half-written file would only hold the space a full disk lacks
+            raise
         return tmp
 
     def clean_temporaries(self, budget: int = 200) -> int:
@@ -58,7 +70,7 @@ class FileStore:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise StoreError(f"cannot read {key}: {exc.strerror}") from exc
+            raise _failure("read", key, exc) from exc
 
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
@@ -66,14 +78,14 @@ class FileStore:
             tmp = self._write_temp(path, data)
             tmp.replace(path)
         except OSError as exc:
-            raise StoreError(f"cannot write {key}: {exc.strerror}") from exc
+            raise _failure("write", key, exc) from exc
 
     def create(self, key: str, data: bytes) -> bool:
         path = self._path(key)
         try:
             tmp = self._write_temp(path, data)
         except OSError as exc:
-            raise StoreError(f"cannot write {key}: {exc.strerror}") from exc
+            raise _failure("write", key, exc) from exc
         try:
             # link() publishes the complete file or fails if the name exists: no reader sees a partial event.
             os.link(tmp, path)
@@ -82,7 +94,7 @@ class FileStore:
             return False
         except OSError as exc:
             if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
-                raise StoreError(f"cannot create {key}: {exc.strerror}") from exc
+                raise _failure("create", key, exc) from exc
             return self._create_excl(path, data)
         finally:
             tmp.unlink(missing_ok=True)
@@ -93,8 +105,12 @@ class FileStore:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             return False
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+        except OSError as exc:
+            path.unlink(missing_ok=True)  # ours (O_EXCL): never leave a partial document under the name
+            raise _failure("create", path.name, exc) from exc
         return True
 
     def list(self, prefix: str, start_after: str = "") -> Iterator[str]:
@@ -116,7 +132,7 @@ class FileStore:
         try:
             self._path(key).unlink(missing_ok=True)
         except OSError as exc:
-            raise StoreError(f"cannot delete {key}: {exc.strerror}") from exc
+            raise _failure("delete", key, exc) from exc
 
     def url(self, key: str) -> str:
         return f"file:{self.root / key}"
