@@ -173,7 +173,8 @@ class Tracker:
             self.records.put_open(job_id)
             if not self.records.create_track(track):
                 track = self.records.track(job_id) or track  # another sweep started it first: follow theirs
-        if track.get("finished"):
+        if track.get("finished"):  # a sweep finished it and died before tidying up
+            self._collect(track)
             self.records.delete_open(job_id)
             return TrackOutcome(job_id, finished=True)
         version = int(track["version"]) + 1
@@ -190,6 +191,9 @@ class Tracker:
             outcome = self._work(current, state, Allowance(share, deadline, self.margin), deadline)
             current["version"] = version
             self.records.put_track(current)
+            if outcome.finished:  # saved as finished: no later sweep works on it, so its leftovers go now
+                self._collect(current)
+                self.records.delete_open(job_id)
             return outcome
         finally:
             self.records.delete_claim(f"track-{job_id}", version)
@@ -205,13 +209,17 @@ class Tracker:
             self.records.put_track(current)
             self.records.delete_claim(f"track-{job_id}", version)
 
+    def _collect(self, track: dict[str, Any]) -> None:
+        """Delete the segments a part replaced; only ever for a track version that was saved naming that part."""
+        for key in track.get("garbage", []):
+            self.records.store.delete(key)
+        track["garbage"] = []
+
     def _work(self, track: dict[str, Any], state: str, allowance: Allowance, deadline: Deadline) -> TrackOutcome:
         job_id = track["jobId"]
         terminal = state in TERMINAL_STATES
         outcome = TrackOutcome(job_id)
-        for key in track.get("garbage", []):  # segments a part replaced, in a track version that was saved
-            self.records.store.delete(key)
-        track["garbage"] = []
+        self._collect(track)
         bad_before = int(track.get("badEntries", 0))
         for name, stream in track["streams"].items():
             self._list_new(track, name, stream, allowance, deadline)
@@ -392,7 +400,6 @@ class Tracker:
             watch = self.records.watch(job_id) or self.records.finished_watch(job_id)
             extra = {"objects": counts, "report": self.records.store.url(self.records.manifest_key(job_id))}
             created = self.create_event(kind, record, previous, len(history), watch, now, extra=extra)
-        self.records.delete_open(job_id)
         return created
 
     def _progress(self, track: dict[str, Any], record: dict[str, Any], counts: dict[str, Any]) -> list[Any]:
