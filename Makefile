@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv test test310 unit functional lint format typecheck emulator demo serve bench screenshot layer package clean
+.PHONY: help venv test test310 unit functional lint format typecheck emulator demo serve bench soak screenshot layer package clean
 
 help:
 	@echo "make test       the whole test suite (creates .venv on first use)"
@@ -12,6 +12,8 @@ help:
 	@echo "make emulator   run the local CI emulator on 127.0.0.1:9100"
 	@echo "make demo       the main job on the embedded default (emulator, file store, local receiver)"
 	@echo "make serve      the HTTP API and status page on 127.0.0.1:9300 with the emulator, a receiver and a timer"
+	@echo "make bench      benchmarks: the sweep against a describe-each-job poller, objects, status-page reads"
+	@echo "make soak       minutes of sweeps over thousands of jobs with faults and kills; checks nothing is lost"
 	@echo "make screenshot regenerate docs/status-page.png (needs Debian's chromium and chromium-driver)"
 
 venv: $(STAMP)
@@ -66,6 +68,9 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.sweep_bench
 	$(BIN)/python -m bench.objects_bench
 	$(BIN)/python -m bench.page_bench
+
+soak: $(STAMP)
+	$(BIN)/python -m devkit.soak
 
 screenshot: $(STAMP)
 	$(BIN)/python -m devkit.screenshot
