@@ -53,8 +53,9 @@ def should_sign_header(name: str) -> bool:
 
 
 def canonical_pairs(items: Iterable[tuple[str, str | None]]) -> list[tuple[str, str]]:
-    """Encoded, lower-cased key and encoded value pairs, sorted by key; ``None`` signs as ``""``."""
-    return sorted((encode(k).lower(), encode(v or "")) for k, v in items)
+    """Encoded, lower-cased key and encoded value pairs, sorted by key; ``None`` signs as ``""``. Keys that differ
+    only in case fold into one, the last value winning, as the official SDKs sign them."""
+    return sorted({encode(k).lower(): encode(v or "") for k, v in items}.items())
 
 
 def http_string(method: str, path: str, params: list[tuple[str, str]], headers: list[tuple[str, str]]) -> str:
