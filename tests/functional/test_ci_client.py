@@ -347,3 +347,33 @@ def test_official_sdk_reads_the_emulators_error_codes(emulator: CIEmulator) -> N
     error = caught.value
     assert error.get_error_code() == "InvalidAuthorization" and error.get_status_code() == 401
     assert error.get_request_id() != "Unknown" and error.get_resource_location().endswith("/inventorytriggerjob/b1")
+
+
+class TestWindowedListing:
+    def test_windows_list_the_same_jobs_as_one_listing(self, emulator: CIEmulator, client: CIClient) -> None:
+        """Active jobs listed in creation-time windows side by side: the same jobs as one NextToken listing, none
+        twice, including the many created in the very second of an edge."""
+        import random
+
+        from devkit.ciemu.jobs import sample_job
+        from jobwatch.ci.windows import edges_for
+
+        rng = random.Random(41)
+        base = int(emulator.clock()) - 2000
+        for n in range(700):  # seven jobs a second: every edge falls on a second other jobs share
+            emulator.book.add(sample_job(rng, base + n // 7 + rng.random() * 0.9, duration=(5000, 6000)))
+        whole = client.list_jobs(states=ACTIVE_STATES)
+        edges = {kind: edges_for([j.creation_time for j in whole if j.type == kind and j.creation_time], 40)
+                 for kind in ("Workflow", "Job")}  # fmt: skip
+        before = emulator.served["list"]
+        split = client.list_jobs(states=ACTIVE_STATES, edges=edges)
+        assert len(split) == len(whole) == 700 and {j.job_id for j in split} == {j.job_id for j in whole}
+        windows = sum(len(e) + 1 for e in edges.values())
+        assert windows >= 16 and emulator.served["list"] - before >= windows  # each window is its own listing
+
+    def test_throttling_shrinks_the_requests_in_flight(self, emulator: CIEmulator, client: CIClient) -> None:
+        """A 429 halves how many requests the client keeps in flight; the listing still completes."""
+        emulator.book.preload(30, seed=42, duration=(5000, 6000))
+        emulator.faults.script.extend(["429", "429"])
+        assert len(client.list_jobs(states=ACTIVE_STATES)) == 30
+        assert client.pacer.current < client.pacer.limit

@@ -1,0 +1,50 @@
+"""Creation-time windows that split one long listing into pages fetched side by side (pure).
+
+``NextToken`` pages follow one another; windows of creation time do not. The sweep remembers where its active jobs'
+creation times fall (``edges``: every ``PER_WINDOW``-th time, to the second) and lists each window concurrently.
+CI filters creation time to the second and does not document whether its bounds are inclusive, so neighbouring
+windows overlap by one second: a job on an edge is listed twice, never missed, and the merge keeps one copy.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from itertools import pairwise
+
+PER_WINDOW = 80  # jobs a window is cut for: a page holds 100, so jobs created since still fit in one
+MAX_WINDOWS = 50  # per job type; more would queue behind the request pool anyway
+SECOND = timedelta(seconds=1)
+
+Window = tuple[datetime | None, datetime | None]
+
+
+def edges_for(creation_times: Iterable[datetime], per_window: int = PER_WINDOW) -> list[datetime]:
+    """Window edges for jobs created at these times: about every ``per_window``-th time, to the second.
+
+    An edge's own second and the next are listed by both windows it separates, so an edge where many jobs share
+    those seconds is skipped (the jobs created in one burst then share a window rather than cost two listings).
+    """
+    times = sorted(t.replace(microsecond=0) for t in creation_times)
+    if len(times) <= per_window:
+        return []
+    step = max(per_window, -(-len(times) // MAX_WINDOWS))
+    edges: list[datetime] = []
+    for i in range(step, len(times), step):
+        edge = times[i]
+        shared = bisect_right(times, edge + SECOND) - bisect_left(times, edge)
+        if shared <= per_window // 4 and (not edges or edge > edges[-1]):
+            edges.append(edge)
+    return edges
+
+
+def windows(edges: Sequence[datetime], start: datetime | None = None, end: datetime | None = None) -> list[Window]:
+    """The windows ``edges`` cut ``[start, end]`` into (``None``: open), each reaching one second into the next."""
+    inner = [e for e in sorted(set(edges)) if (start is None or e > start) and (end is None or e < end)]
+    if not inner:
+        return [(start, end)]
+    bounds: list[datetime | None] = [start, *inner, end]
+    cut = list(pairwise(bounds))
+    last = len(cut) - 1
+    return [(lo, hi if hi is None or i == last else hi + SECOND) for i, (lo, hi) in enumerate(cut)]
