@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -168,7 +169,8 @@ class Soak:
         return {
             "jobs": len(self.jobs), "sweeps": self.sweeps, "events": len(events),
             "terminalEvents": sum(terminal.values()), "doubleTerminal": sum(n > 1 for n in terminal.values()),
-            "lost": len(missing) + len(unreceived), "duplicates": self.receiver.duplicates,
+            "lost": len(missing) + len(unreceived), "missing": missing + unreceived,
+            "duplicates": self.receiver.duplicates,
             "rejected": self.receiver.rejected, "unparsable": unparsable,
         }  # fmt: skip
 
@@ -214,13 +216,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     began = time.time()
-    with tempfile.TemporaryDirectory(prefix="jobwatch-soak-") as folder:
-        soak = Soak(args, Path(folder))
-        try:
-            figures = soak.run()
-            figures.update(soak.retention())
-        finally:
-            soak.stop()
+    folder = Path(tempfile.mkdtemp(prefix="jobwatch-soak-"))
+    soak = Soak(args, folder)
+    try:
+        figures = soak.run()
+        figures["missing"] = figures.pop("missing")[:5]
+        figures.update(soak.retention())
+    finally:
+        soak.stop()
     figures["minutes"] = round((time.time() - began) / 60, 1)
     failed = [
         name for name, bad in (
@@ -232,8 +235,12 @@ def main(argv: list[str] | None = None) -> int:
         ) if bad
     ]  # fmt: skip
     print(json.dumps(figures, indent=2))
-    print("soak: " + ("FAILED: " + ", ".join(failed) if failed else "ok"))
-    return 1 if failed else 0
+    if failed:
+        print(f"soak: FAILED: {', '.join(failed)} (the store is kept in {folder})")
+        return 1
+    shutil.rmtree(folder, ignore_errors=True)
+    print("soak: ok")
+    return 0
 
 
 if __name__ == "__main__":

@@ -199,7 +199,7 @@ class Records:
     def put_summary(
         self,
         summary: dict[str, Any],
-        state_keys: tuple[str, ...] = ("known", "stuckReported", "badEntries", "retentionCursor"),
+        state_keys: tuple[str, ...] = ("known", "stuckReported", "badEntries", "retentionCursor", "listEdges"),
     ) -> str:
         """Store a sweep's summary under its day and time, and as the latest unless a newer one is there.
 

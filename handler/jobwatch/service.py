@@ -15,16 +15,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import logs, reads, watches
-from .ci.client import CIClient
 from .ci.models import is_valid_job_id
 from .config import Settings
 from .deadline import Deadline
 from .errors import ConfigError, InvalidInputError, JobwatchError
 from .events import public_event
-from .notify.chain import ChainInvoker
 from .notify.guard import AddressGuard
-from .notify.outbox import Dispatcher
-from .notify.webhook import WebhookSender
 from .overview import Overview
 from .records import Records
 from .store import open_store
@@ -61,8 +57,18 @@ class Ports:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Ports:
+        # The CI client (requests) loads when a route first calls CI; delivery's HTTP stack when a sweep runs.
+        from .notify.chain import ChainInvoker
+        from .notify.outbox import Dispatcher
+        from .notify.webhook import WebhookSender
+
+        def ci_client() -> CISource:
+            from .ci.client import CIClient
+
+            return CIClient.from_settings(settings)
+
         records = Records(open_store(settings))
-        ports = cls(settings, records, lambda: CIClient.from_settings(settings))
+        ports = cls(settings, records, ci_client)
         ports.notifier = Dispatcher(
             records,
             settings.webhook_secrets,
@@ -112,13 +118,24 @@ def run_sweep(ports: Ports, deadline: Deadline, extra_ids: tuple[str, ...] = ())
     margin = max(0.5, min(3.0, deadline.remaining() * 0.1))
     sweeper = Sweeper(ports.settings, ports.ci, ports.records, notifier=ports.notifier, now=ports.clock, margin=margin)
     summary = sweeper.run(deadline, extra_ids=extra_ids)
-    hidden = ("known", "stuckReported", "historyFrom", "baselined", "badEntries", "objectsOffset", "retentionCursor")
+    hidden = (
+        "known",
+        "stuckReported",
+        "historyFrom",
+        "baselined",
+        "badEntries",
+        "objectsOffset",
+        "retentionCursor",
+        "listEdges",
+    )
     public = {k: v for k, v in summary.items() if k not in hidden}
     return {"ok": not summary["errors"], **public}
 
 
 def replay(ports: Ports, event_id: str) -> dict[str, Any]:
     """Re-queue one event for delivery at the next sweep."""
+    from .notify.outbox import Dispatcher
+
     if not isinstance(event_id, str):
         raise InvalidInputError("eventId must be an event id")
     if not isinstance(ports.notifier, Dispatcher):

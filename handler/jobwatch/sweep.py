@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from . import events as ev
 from . import history
 from .ci.models import ACTIVE_STATES, DescribeResult, Job
+from .ci.windows import edges_for
 from .config import Settings
 from .deadline import Deadline
 from .errors import JobwatchError, StoreError
@@ -33,6 +34,7 @@ log = logging.getLogger("jobwatch.sweep")
 
 HISTORY_MARGIN = timedelta(minutes=1)
 STORE_WORKERS = 8
+HEARTBEAT = timedelta(minutes=10)  # a quiet sweep stores no summary unless the stored one is older than this
 
 
 class CISource(ObjectSource, Protocol):
@@ -41,7 +43,9 @@ class CISource(ObjectSource, Protocol):
     requests_sent: Counter[str]
     skipped_entries: set[str]
 
-    def list_jobs(self, *, job_types: Sequence[str] = ..., **filters: Any) -> list[Job]: ...
+    def list_jobs(
+        self, *, job_types: Sequence[str] = ..., edges: Mapping[str, Sequence[datetime]] | None = None, **filters: Any
+    ) -> list[Job]: ...
 
     def describe(self, job_ids: Iterable[str], *, deadline: Deadline | None = None) -> DescribeResult: ...
 
@@ -105,7 +109,8 @@ class Sweeper:
         missing: tuple[str, ...] = ()
         discovered = False
         try:
-            observed = self._discover(history_from if baselined else None, deadline)
+            edges = _edges_from(prev.get("listEdges"))
+            observed = self._discover(history_from if baselined else None, edges, deadline)
             pending = [i for i in (*known, *watches, *extra_ids) if i not in observed]
             # Past the deadline the describe waits for the next sweep, and this one stays incomplete.
             if pending and not deadline.expired(self.margin):
@@ -168,9 +173,14 @@ class Sweeper:
             "stuckReported": sorted(stuck_reported & set(known)),
             "objectsOffset": offset,
             "badEntries": sorted(reported_bad | set(new_bad))[-1000:],
+            # where the next sweep cuts its listing of active jobs into windows fetched side by side
+            "listEdges": _list_edges(observed.values()) if discovered else prev.get("listEdges") or {},
         }
         # Stored before delivering: a sweep killed during slow deliveries keeps what the next sweep starts from.
-        self._store(summary, sent_before)
+        # A quiet sweep (nothing new since the stored summary, which is recent) stores nothing at all.
+        quiet = self._quiet(summary, prev, written)
+        if not quiet:
+            self._store(summary, sent_before)
         changed: list[dict[str, Any]] = []
         if self.notifier is not None:  # new events now, and due retries of earlier ones even if CI is down
             delivered, failed = self.notifier.dispatch(new_events, deadline, changed)
@@ -186,7 +196,33 @@ class Sweeper:
             summary["retention"], summary["retentionCursor"] = pruned.as_dict(), pruned.cursor
         if changed or index_failed or (pruned and any(pruned.as_dict().values())):
             self._store(summary, sent_before)  # the deliveries' outcome (and any late news) join the stored summary
+        elif quiet:
+            self._store(summary, sent_before, persist=False)
         return summary
+
+    def _quiet(self, summary: dict[str, Any], prev: dict[str, Any], written: list[Any]) -> bool:
+        """Nothing to keep: the sweep completed, changed no record, made no event, met no error, and the stored
+        summary it would replace says the same and is younger than ``HEARTBEAT`` (so the latest summary still
+        tells that sweeps run, and the "created since" window stays short)."""
+        if not prev or not summary["complete"] or written or summary["eventIds"] or summary["errors"]:
+            return False
+        same = (
+            "known",
+            "stuckReported",
+            "baselined",
+            "objectsOffset",
+            "badEntries",
+            "nonExistJobIds",
+            "activeJobs",
+            "listEdges",
+        )
+        if any(summary.get(k) != prev.get(k) for k in same):
+            return False
+        try:
+            stored_at = datetime.fromisoformat(str(prev.get("startedAt")))
+        except ValueError:
+            return False
+        return timedelta(0) <= self.now() - stored_at < HEARTBEAT
 
     def _prune(self, cursor: str, deadline: Deadline) -> Pruned | None:
         """Delete what has aged out (JOBWATCH_RETAIN_DAYS), a bounded amount; never fatal to the sweep."""
@@ -198,8 +234,8 @@ class Sweeper:
             log.warning("retention postponed: %s", exc)
             return None
 
-    def _store(self, summary: dict[str, Any], sent_before: Counter[str]) -> None:
-        """Finish the summary's figures and store it (the latest, and under its day)."""
+    def _store(self, summary: dict[str, Any], sent_before: Counter[str], persist: bool = True) -> None:
+        """Finish the summary's figures and store it (the latest, and under its day) unless ``persist`` is off."""
         finished = self.now()
         sent = Counter(self.ci.requests_sent)
         sent.subtract(sent_before)
@@ -209,6 +245,9 @@ class Sweeper:
             ciRequests={**{k: v for k, v in sent.items() if v}, "total": sum(max(v, 0) for v in sent.values())},
         )
         summary["errors"] = summary["errors"][:50]
+        if not persist:
+            summary["stored"] = False
+            return
         try:
             self.records.put_summary(summary)
         except JobwatchError as exc:
@@ -240,11 +279,16 @@ class Sweeper:
         }  # fmt: skip
         return summary, offset
 
-    def _discover(self, history_from: str | None, deadline: Deadline) -> dict[str, Job]:
-        """Active jobs of both types, plus every job created since the last sweep began (less a margin)."""
+    def _discover(
+        self, history_from: str | None, edges: dict[str, list[datetime]], deadline: Deadline
+    ) -> dict[str, Job]:
+        """Active jobs of both types (in creation-time windows, side by side), plus every job created since the
+        last sweep began (less a margin)."""
         if not self.settings.watch_all:
             return {}
-        calls: list[Callable[[], list[Job]]] = [lambda: self.ci.list_jobs(states=ACTIVE_STATES, deadline=deadline)]
+        calls: list[Callable[[], list[Job]]] = [
+            lambda: self.ci.list_jobs(states=ACTIVE_STATES, edges=edges, deadline=deadline)
+        ]
         if history_from:
             since = datetime.fromisoformat(history_from) - HISTORY_MARGIN
             calls.append(lambda: self.ci.list_jobs(start_creation_time=since, deadline=deadline))
@@ -382,3 +426,25 @@ class Sweeper:
             except JobwatchError as exc:
                 outcomes.append(_Outcome(job_id, error=f"{exc.code}: {job_id}: {exc}"))
         return outcomes
+
+
+def _list_edges(jobs: Iterable[Job]) -> dict[str, list[str]]:
+    """Per job type, the window edges for the active jobs among ``jobs`` (ISO times)."""
+    times: dict[str, list[datetime]] = {}
+    for job in jobs:
+        if job.state in ACTIVE_STATES and job.creation_time is not None:
+            times.setdefault(job.type, []).append(job.creation_time)
+    found = {kind: [e.isoformat() for e in edges_for(ts)] for kind, ts in sorted(times.items())}
+    return {kind: edges for kind, edges in found.items() if edges}
+
+
+def _edges_from(stored: Any) -> dict[str, list[datetime]]:
+    """The stored edges back as times; anything unreadable is dropped (the listing then runs unsplit)."""
+    edges: dict[str, list[datetime]] = {}
+    if isinstance(stored, dict):
+        for kind, values in stored.items():
+            try:
+                edges[str(kind)] = [datetime.fromisoformat(str(v)) for v in values][:100]
+            except (TypeError, ValueError):
+                continue
+    return edges

@@ -18,13 +18,36 @@ from jobwatch.entry import Ports, handle
 from jobwatch.notify.guard import AddressGuard
 from jobwatch.records import Records
 from jobwatch.store import FileStore, ObjectStore
-from jobwatch.sweep import Sweeper
+from jobwatch.sweep import HEARTBEAT, Sweeper
 from tests.conftest import load_event
 from tests.functional.conftest import CREDENTIALS, concurrently
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 CONTEXT = {"request_id": "test-request", "time_limit_in_ms": 60_000}
 TIMER = load_event("timer.json")
+
+
+class CountingStore:
+    """A store that notes the key of every put, create and delete it passes on."""
+
+    def __init__(self, inner: ObjectStore) -> None:
+        self.inner = inner
+        self.writes: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def put(self, key: str, data: bytes) -> None:
+        self.writes.append(key)
+        self.inner.put(key, data)
+
+    def create(self, key: str, data: bytes) -> bool:
+        self.writes.append(key)
+        return self.inner.create(key, data)
+
+    def delete(self, key: str) -> None:
+        self.writes.append(key)
+        self.inner.delete(key)
 
 
 def make_ports(emulator: CIEmulator, store: ObjectStore, **env: str) -> Ports:
@@ -121,6 +144,22 @@ class TestDiffing:
         sweep(ports)
         result = sweep(ports)
         assert result["recordsWritten"] == 0 and result["eventsEmitted"] == 0 and result["transitions"] == 0
+
+    def test_quiet_sweep_writes_nothing(self, emulator: CIEmulator, tmp_path: Path) -> None:
+        """A sweep that finds nothing new puts, creates and deletes nothing in the store, not even its summary;
+        once the stored summary is older than the heartbeat, a quiet sweep stores one again."""
+        store = CountingStore(FileStore(tmp_path))
+        ports = make_ports(emulator, store)
+        emulator.book.preload(30, seed=2, duration=(5000, 6000))
+        sweep(ports)
+        emulator.clock.advance(10)
+        sweep(ports)  # the jobs start running: records and a summary are written
+        store.writes.clear()
+        emulator.clock.advance(30)
+        result = sweep(ports)
+        assert result["stored"] is False and store.writes == []
+        emulator.clock.advance(HEARTBEAT.total_seconds())
+        assert "stored" not in sweep(ports) and [k for k in store.writes if k.startswith("sweeps/")]
 
     def test_state_changes_with_notify_all(self, emulator: CIEmulator, tmp_path: Path) -> None:
         """With JOBWATCH_NOTIFY_ON=all, Submitted → Running is a state_changed event too."""
