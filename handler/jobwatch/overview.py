@@ -65,6 +65,10 @@ class Overview:
         except JobwatchError:
             return None
 
+    def present(self) -> bool:
+        """Both index documents exist (a listing, not a read: a quiet sweep checks only this)."""
+        return set(self.records.store.list("index/")) >= {JOBS_KEY, EVENTS_KEY}
+
     # --- maintenance (sweeps) -----------------------------------------------------------------
 
     def fold(

@@ -71,6 +71,7 @@ class _Outcome:
     error: str | None = None
     deferred: bool = False  # terminal in CI, but its event waits until every object has ended
     record: dict[str, Any] | None = None  # the record as written, when it was
+    idle: bool = False  # unchanged since the last sweep: nothing was read or written for it
 
 
 class Sweeper:
@@ -186,8 +187,11 @@ class Sweeper:
             delivered, failed = self.notifier.dispatch(new_events, deadline, changed)
             summary["deliveries"] = {"ok": delivered, "failed": failed}
         index_failed = False
-        try:  # the indexes pages and lists read: what this sweep saw, wrote and delivered
-            Overview(self.records).fold(observed.values(), written, [*new_events, *changed], deadline, self.now())
+        news = [observed[o.job_id] for o in outcomes if not o.idle and o.job_id in observed]
+        try:  # the indexes pages and lists read: what this sweep saw, wrote and delivered (a quiet sweep: nothing)
+            overview = Overview(self.records)
+            if news or written or new_events or changed or not overview.present():
+                overview.fold(news, written, [*new_events, *changed], deadline, self.now())
         except JobwatchError as exc:
             summary["errors"].append(f"{exc.code}: the index was not updated: {exc}")
             index_failed = True
@@ -316,10 +320,16 @@ class Sweeper:
                 log.warning("job %s not recorded: %s", job.job_id, exc)
                 return _Outcome(job.job_id, error=f"{exc.code}: {job.job_id}: {exc}")
 
-        if len(jobs) <= 1:
-            return [one(job) for job in jobs]
-        with ThreadPoolExecutor(min(STORE_WORKERS, len(jobs)), thread_name_prefix="store") as pool:
-            return list(pool.map(one, jobs))
+        def idle(job: Job) -> bool:  # unchanged since the last sweep: no read, no write, no thread
+            due = job.job_id not in stuck_reported and self._stuck_due(job, now)
+            return known.get(job.job_id) == job.state and job.job_id not in watches and not due
+
+        outcomes = [_Outcome(job.job_id, state=job.state, idle=True) for job in jobs if idle(job)]
+        busy = [job for job in jobs if not idle(job)]
+        if len(busy) <= 1:
+            return outcomes + [one(job) for job in busy]
+        with ThreadPoolExecutor(min(STORE_WORKERS, len(busy)), thread_name_prefix="store") as pool:
+            return outcomes + list(pool.map(one, busy))
 
     def _observe(
         self,
