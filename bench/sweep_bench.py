@@ -1,104 +1,259 @@
-"""``make bench``: jobwatch's sweep against a naive poller, side by side on one emulator, in one run.
+"""``make bench`` (first part): jobwatch's sweep against the loop users write with the official SDK, side by side on
+one emulator in one run, and the floor its requests allow.
 
-The naive poller is what hand-written pollers do: remember the job IDs, describe each one every poll. Figures are
-printed as ratios (machines here are noisy), with the absolute numbers beside them, and peak memory of a sweep
-(tracemalloc) to size the function.
+For each N: N active batch jobs of both types, created over the last six hours; a baseline sweep; then a tenth of
+them end and a minute passes. Measured on that same moment:
+
+- the SDK loop: ``cos-python-sdk-v5``'s ``ci_get_inventory_trigger_jobs``, one job after another (what hand-written
+  pollers do);
+- jobwatch's timed sweep, warm (an instance that swept before: pooled connections, imports done) and cold (a fresh
+  process: ``import index`` and ``main_handler``, on a copy of the same store);
+- a quiet steady-state sweep right after (nothing new: it should write nothing);
+- the floor: the rounds of requests the sweep cannot avoid (its listing, then the describe of the jobs that left
+  the active list, each packed into the client's pool of requests in flight) × the latency.
+
+Wall time, CI requests, store writes, the cold process's peak RSS, and the ratios. Then ``import index`` against
+``import requests`` in fresh interpreters, alternating. ``--write`` stores the table in bench/RESULTS.md and the plot
+in bench/sweep.png (matplotlib, Python 3.11+). Batch states only (``JOBWATCH_TRACK_OBJECTS=false``), as the SDK loop
+reads them.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
-import tracemalloc
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
-from devkit.ciemu import TEST_SECRET_ID, TEST_SECRET_KEY, CIEmulator
+from bench.emuproc import RemoteEmulator
+from devkit.ciemu import TEST_SECRET_ID, TEST_SECRET_KEY
 from jobwatch.ci import CIClient
 from jobwatch.config import Credentials, Settings
 from jobwatch.deadline import Deadline
 from jobwatch.records import Records
-from jobwatch.store import FileStore
+from jobwatch.store import FileStore, ObjectStore
 from jobwatch.sweep import Sweeper
 
 CREDENTIALS = Credentials(TEST_SECRET_ID, TEST_SECRET_KEY)
+ROOT = Path(__file__).resolve().parents[1]
+BUCKET = "demo-1250000000"
+COLD = """
+import json, resource, sys, time
+began = time.perf_counter()
+import index
+imported = time.perf_counter()
+result = index.main_handler({"Type": "Timer", "TriggerName": "bench"}, {"time_limit_in_ms": 600000})
+done = time.perf_counter()
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"import": imported - began, "sweep": done - imported, "ok": result.get("ok"),
+                  "jobsSeen": result.get("jobsSeen"), "rssMB": rss}))
+"""
 
 
-def naive_poll(client: CIClient, ids: list[str]) -> dict[str, str]:
-    """One describe per job, one job at a time."""
-    states = {}
+class CountingStore:
+    """A store that counts the puts, creates and deletes it passes on."""
+
+    def __init__(self, inner: ObjectStore) -> None:
+        self.inner = inner
+        self.writes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def put(self, key: str, data: bytes) -> None:
+        self.writes += 1
+        self.inner.put(key, data)
+
+    def create(self, key: str, data: bytes) -> bool:
+        self.writes += 1
+        return self.inner.create(key, data)
+
+    def delete(self, key: str) -> None:
+        self.writes += 1
+        self.inner.delete(key)
+
+
+def sdk_loop(url: str, ids: list[str]) -> float:
+    """The official SDK, one describe per job, one job at a time; seconds taken."""
+    from qcloud_cos import CosConfig, CosS3Client
+
+    conf = CosConfig(Region="ap-guangzhou", SecretId=TEST_SECRET_ID, SecretKey=TEST_SECRET_KEY, Scheme="http",
+                     IP="127.0.0.1", Port=int(url.rsplit(":", 1)[1]))  # fmt: skip
+    sdk = CosS3Client(conf, retry=0)
+    began = time.perf_counter()
     for job_id in ids:
-        result = client.describe([job_id])
-        if result.jobs:
-            states[job_id] = result.jobs[0].state
-    return states
+        sdk.ci_get_inventory_trigger_jobs(Bucket=BUCKET, JobID=job_id)
+    return time.perf_counter() - began
 
 
-def run(count: int, ended: float, latency: float) -> dict[str, float]:
-    with CIEmulator() as emulator, tempfile.TemporaryDirectory() as tmp:
-        made = emulator.book.preload(count, seed=3, duration=(600, 900))
-        emulator.faults.latency = latency
-        settings = Settings.from_env(
-            {
-                "JOBWATCH_CI_ENDPOINT": emulator.url,
-                "JOBWATCH_CI_BUCKET": "demo-1250000000",
-                "JOBWATCH_TRACK_OBJECTS": "false",
-            }
-        )  # batch states, as the naive poller reads
-        client = CIClient(emulator.url, CREDENTIALS, max_workers=4)
-        records = Records(FileStore(Path(tmp)))
-        clock = lambda: datetime.fromtimestamp(emulator.clock(), timezone.utc)  # noqa: E731
-        Sweeper(settings, client, records, now=clock).run(Deadline.after(600))  # baseline
-        for job in made[: int(count * ended)]:  # a share of the jobs ends before the measured poll
-            job.running_for = 1.0
-        emulator.clock.advance(60)
-        before = dict(emulator.served)
-        t0 = time.perf_counter()
-        summary = Sweeper(settings, client, records, now=clock).run(Deadline.after(600))
-        sweep_seconds = time.perf_counter() - t0
-        sweep_requests = sum(emulator.served.values()) - sum(before.values())
-        gc.collect()
-        tracemalloc.start()  # a further, quiet sweep: the memory a sweep of this many jobs needs
-        Sweeper(settings, client, records, now=clock).run(Deadline.after(600))
-        sweep_peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-        naive = CIClient(emulator.url, CREDENTIALS)
-        before = sum(emulator.served.values())
-        t0 = time.perf_counter()
-        naive_poll(naive, [j.job_id for j in made])
-        naive_seconds = time.perf_counter() - t0
-        naive_requests = sum(emulator.served.values()) - before
-        assert summary["complete"], summary
+def cold_sweep(url: str, store: Path) -> dict[str, Any]:
+    """``import index`` and one timer invocation in a fresh process; its timings and peak RSS."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": f"{ROOT / 'handler'}:{ROOT}",
+           "JOBWATCH_CI_ENDPOINT": url, "JOBWATCH_CI_BUCKET": BUCKET, "JOBWATCH_STORE": f"file:{store}",
+           "TENCENTCLOUD_SECRETID": TEST_SECRET_ID, "TENCENTCLOUD_SECRETKEY": TEST_SECRET_KEY,
+           "JOBWATCH_TRACK_OBJECTS": "false", "JOBWATCH_LOG_LEVEL": "ERROR"}  # fmt: skip
+    began = time.perf_counter()
+    command = [sys.executable, "-c", COLD]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)  # noqa: S603
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    figures["wall"] = time.perf_counter() - began  # the interpreter's own start included
+    return figures
+
+
+def scenario(count: int, latency: float, ended: float = 0.1) -> dict[str, Any]:
+    with RemoteEmulator() as emulator, tempfile.TemporaryDirectory() as tmp:
+        ids = emulator.ask("preload", count, 3, 6 * 3600)
+        settings = Settings.from_env({"JOBWATCH_CI_ENDPOINT": emulator.url, "JOBWATCH_CI_BUCKET": BUCKET,
+                                      "JOBWATCH_TRACK_OBJECTS": "false"})  # fmt: skip
+        client = CIClient(emulator.url, CREDENTIALS)
+        store = CountingStore(FileStore(Path(tmp, "warm")))
+        offset = [emulator.ask("clock") - time.time()]  # the sweep's clock follows the emulator's
+        clock = lambda: datetime.fromtimestamp(time.time() + offset[0], timezone.utc)  # noqa: E731
+
+        def sweep() -> tuple[dict[str, Any], float, int, int]:
+            requests_before, writes_before = emulator.requests(), store.writes
+            began = time.perf_counter()
+            summary = Sweeper(settings, client, Records(store), now=clock).run(Deadline.after(600))
+            took = time.perf_counter() - began
+            return summary, took, emulator.requests() - requests_before, store.writes - writes_before
+
+        sweep()  # the baseline: this instance has swept before
+        emulator.ask("end", int(count * ended))
+        emulator.ask("advance", 60)
+        offset[0] += 60
+        shutil.copytree(Path(tmp, "warm"), Path(tmp, "cold"))
+        emulator.ask("latency", latency)
+        summary, warm_s, warm_requests, warm_writes = sweep()
+        steady, steady_s, steady_requests, steady_writes = sweep()
+        cold = cold_sweep(emulator.url, Path(tmp, "cold"))
+        requests = dict(summary["ciRequests"])
+        pool = client.pacer.limit
+        rounds = math.ceil(requests.get("list", 0) / pool) + math.ceil(requests.get("describe", 0) / pool)
+        sdk_s = sdk_loop(emulator.url, ids)
+        assert summary["complete"] and steady["complete"] and cold["ok"], (summary, steady, cold)
         return {
-            "jobs": count, "sweep_requests": sweep_requests, "naive_requests": naive_requests,
-            "sweep_s": sweep_seconds, "naive_s": naive_seconds, "peak_mb": sweep_peak / 1e6,
-            "events": summary["eventsEmitted"],
+            "jobs": count, "ended": summary["transitions"], "sdk_s": sdk_s, "sdk_requests": count,
+            "warm_s": warm_s, "cold_s": cold["wall"], "cold_import_s": cold["import"], "steady_s": steady_s,
+            "floor_s": rounds * latency, "rounds": rounds, "requests": warm_requests, "writes": warm_writes,
+            "steady_requests": steady_requests, "steady_writes": steady_writes, "rss_mb": cold["rssMB"],
         }  # fmt: skip
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--jobs", type=int, nargs="+", default=[100, 1000, 3000])
-    parser.add_argument("--ended", type=float, default=0.1, help="share of jobs that end before the measured poll")
-    parser.add_argument(
-        "--latency",
-        type=float,
-        default=0.02,
-        help="seconds the emulator adds to each answer (a network round trip; SCF to CI is not loopback)",
-    )
-    args = parser.parse_args()
-    print(f"CI latency {args.latency * 1000:.0f} ms per request; {args.ended:.0%} of the jobs end before the poll")
-    print(f"{'jobs':>6} {'sweep req':>10} {'naive req':>10} {'req ratio':>10} {'sweep s':>8} {'naive s':>8} "
-          f"{'time ratio':>10} {'events':>7} {'peak MB':>8}")  # fmt: skip
+def import_times(runs: int = 15) -> dict[str, float]:
+    """Median seconds to import the handler and requests, each in fresh interpreters, alternating."""
+    probe = "import sys, time; sys.path.insert(0, {path!r}); t = time.perf_counter(); import {module}; " \
+            "print(time.perf_counter() - t)"  # fmt: skip
+    found: dict[str, list[float]] = {"index": [], "requests": []}
+    for _ in range(runs):
+        for module in found:
+            code = probe.format(path=str(ROOT / "handler"), module=module)
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # noqa: S603
+            found[module].append(float(done.stdout))
+    return {module: statistics.median(times) for module, times in found.items()}
+
+
+HEADER = ("| jobs | SDK loop s | sweep warm s | sweep cold s | quiet sweep s | floor s | SDK ÷ warm | warm ÷ floor "
+          "| CI requests (SDK) | store writes (quiet) | cold peak RSS MB |")  # fmt: skip
+
+
+def row(r: dict[str, Any]) -> str:
+    cells = [
+        f"{r['jobs']:,}",
+        f"{r['sdk_s']:.2f}",
+        f"{r['warm_s']:.3f}",
+        f"{r['cold_s']:.3f}",
+        f"{r['steady_s']:.3f}",
+        f"{r['floor_s']:.3f}",
+        f"{r['sdk_s'] / r['warm_s']:.0f}×",
+        f"{r['warm_s'] / r['floor_s']:.1f}×",
+        f"{r['requests']} ({r['sdk_requests']:,})",
+        f"{r['writes']} ({r['steady_writes']})",
+        f"{r['rss_mb']:.0f}",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def plot(results: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    jobs = [r["jobs"] for r in results]
+    figure, axes = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for key, label, style in (("sdk_s", "official SDK loop", "o-"), ("cold_s", "jobwatch sweep, cold", "s-"),
+                              ("warm_s", "jobwatch sweep, warm", "^-"), ("floor_s", "floor (request rounds × latency)",
+                              "k--")):  # fmt: skip
+        axes.plot(jobs, [r[key] for r in results], style, label=label)
+    axes.set(xscale="log", yscale="log", xlabel="active batch jobs", ylabel="seconds per poll",
+             title="Polling N batch jobs (20 ms per CI request)")  # fmt: skip
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.sweep_bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, nargs="+", default=[100, 1000, 5000])
+    parser.add_argument("--latency", type=float, default=0.02, help="seconds the emulator adds to each answer")
+    parser.add_argument("--write", action="store_true", help="write bench/RESULTS.md and bench/sweep.png")
+    args = parser.parse_args(argv)
+    print(f"{args.latency * 1000:.0f} ms per CI request; a tenth of the jobs end before the timed sweep", flush=True)
+    print(HEADER, flush=True)
+    results = []
     for count in args.jobs:
-        r = run(count, args.ended, args.latency)
-        print(f"{r['jobs']:>6} {r['sweep_requests']:>10.0f} {r['naive_requests']:>10.0f} "
-              f"{r['naive_requests'] / r['sweep_requests']:>9.1f}x {r['sweep_s']:>8.2f} {r['naive_s']:>8.2f} "
-              f"{r['naive_s'] / r['sweep_s']:>9.1f}x {r['events']:>7.0f} {r['peak_mb']:>8.1f}", flush=True)  # fmt: skip
-    print("ratios are naive / jobwatch: how many times more requests and time a describe-each-job poller needs")
+        results.append(scenario(count, args.latency))
+        print(row(results[-1]), flush=True)
+    imports = import_times()
+    ratio = imports["index"] / imports["requests"]
+    line = (f"import index: {imports['index'] * 1000:.0f} ms, import requests: {imports['requests'] * 1000:.0f} ms "
+            f"(medians of 15 fresh interpreters each, alternating): {ratio:.2f}×")  # fmt: skip
+    print(line)
+    if args.write:
+        write(results, line, args)
     return 0
+
+
+def write(results: list[dict[str, Any]], imports: str, args: argparse.Namespace) -> None:
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor())  # fmt: skip
+    lines = [
+        "# Benchmark results: a sweep against the official SDK loop",
+        "",
+        "Command: `make bench` (this table: `python -m bench.sweep_bench --write`). "
+        f"Date: {datetime.now(timezone.utc):%Y-%m-%d}. Machine: {os.cpu_count()} cores ({cpu}), "
+        f"Python {platform.python_version()}, the CI emulator on 127.0.0.1 (in its own process) with "
+        f"{args.latency * 1000:.0f} ms added to every answer.",
+        "",
+        "N active batch jobs of both types, created over six hours; after a baseline sweep a tenth of them end.",
+        "The SDK loop describes each job with `cos-python-sdk-v5` (`ci_get_inventory_trigger_jobs`), one after",
+        "another. The floor is the request rounds the sweep cannot avoid (its listing, then describing the jobs that",
+        "left the active list, each packed into the client's 8 requests in flight) × the latency. The quiet sweep",
+        "follows at once and finds nothing new. Cold: a fresh process that imports the handler and runs one timer",
+        "invocation, on a copy of the same store.",
+        "",
+        HEADER,
+        "|" + "|".join("---" for _ in HEADER.split("|")[1:-1]) + "|",
+        *[row(r) for r in results],
+        "",
+        imports + ".",
+        "",
+        "![seconds per poll against N, log scale](sweep.png)",
+        "",
+    ]
+    Path(ROOT, "bench", "RESULTS.md").write_text("\n".join(lines))
+    plot(results, Path(ROOT, "bench", "sweep.png"))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,77 @@
+"""The CI emulator in a process of its own, for the benchmarks: in the sweep's process its work (filtering,
+building XML) would take the sweep's CPU and GIL, which real CI never does. Driven over stdin/stdout, one command
+a line, each answered by one JSON line:
+
+``preload N SEED SPREAD`` → the job IDs; ``end K`` (the first K preloaded jobs end); ``advance SECONDS``;
+``latency SECONDS``; ``served`` → requests answered per operation; ``quit``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+from devkit.ciemu import CIEmulator
+
+
+def serve() -> None:
+    with CIEmulator() as emulator:
+        print(json.dumps(emulator.url), flush=True)
+        made: list[Any] = []
+        for line in sys.stdin:
+            command, *args = line.split()
+            answer: Any = "ok"
+            if command == "preload":
+                count, seed, spread = int(args[0]), int(args[1]), float(args[2])
+                made = emulator.book.preload(count, seed=seed, spread=spread, duration=(10**6, 2 * 10**6))
+                answer = [job.job_id for job in made]
+            elif command == "end":
+                for job in made[: int(args[0])]:
+                    job.running_for = 1.0  # ended long ago
+            elif command == "advance":
+                emulator.clock.advance(float(args[0]))
+            elif command == "latency":
+                emulator.faults.latency = float(args[0])
+            elif command == "served":
+                answer = dict(emulator.served)
+            elif command == "clock":
+                answer = emulator.clock()
+            print(json.dumps(answer), flush=True)
+            if command == "quit":
+                break
+
+
+class RemoteEmulator:
+    """The emulator process, from the benchmark's side."""
+
+    def __init__(self) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "bench.emuproc"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.url: str = self._read()
+
+    def _read(self) -> Any:
+        assert self._process.stdout is not None
+        return json.loads(self._process.stdout.readline())
+
+    def ask(self, *words: object) -> Any:
+        assert self._process.stdin is not None
+        self._process.stdin.write(" ".join(str(w) for w in words) + "\n")
+        self._process.stdin.flush()
+        return self._read()
+
+    def requests(self) -> int:
+        return sum(self.ask("served").values())
+
+    def __enter__(self) -> RemoteEmulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.ask("quit")
+        self._process.wait(10)
+
+
+if __name__ == "__main__":
+    serve()
