@@ -65,7 +65,7 @@ serve: $(STAMP)
 	$(BIN)/python -m devkit.apiserver --with-emulator
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.sweep_bench
+	$(BIN)/python -m bench.sweep_bench --write
 	$(BIN)/python -m bench.objects_bench
 	$(BIN)/python -m bench.page_bench
 

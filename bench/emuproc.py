@@ -69,8 +69,13 @@ class RemoteEmulator:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.ask("quit")
-        self._process.wait(10)
+        try:
+            self.ask("quit")
+        finally:
+            for pipe in (self._process.stdin, self._process.stdout):
+                if pipe is not None:
+                    pipe.close()
+            self._process.wait(10)
 
 
 if __name__ == "__main__":

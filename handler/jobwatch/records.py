@@ -17,6 +17,8 @@ from .ci.models import is_valid_job_id
 from .errors import InvalidInputError, StoreError
 from .store.base import ObjectStore
 
+# what only the latest summary keeps: the next sweep starts from it, and it grows with the active jobs
+STATE_KEYS = ("known", "stuckReported", "badEntries", "retentionCursor", "listEdges")
 LATEST_SUMMARY = "sweeps/latest.json"
 EVENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
@@ -199,7 +201,7 @@ class Records:
     def put_summary(
         self,
         summary: dict[str, Any],
-        state_keys: tuple[str, ...] = ("known", "stuckReported", "badEntries", "retentionCursor", "listEdges"),
+        state_keys: tuple[str, ...] = STATE_KEYS,
     ) -> str:
         """Store a sweep's summary under its day and time, and as the latest unless a newer one is there.
 

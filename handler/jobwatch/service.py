@@ -118,16 +118,8 @@ def run_sweep(ports: Ports, deadline: Deadline, extra_ids: tuple[str, ...] = ())
     margin = max(0.5, min(3.0, deadline.remaining() * 0.1))
     sweeper = Sweeper(ports.settings, ports.ci, ports.records, notifier=ports.notifier, now=ports.clock, margin=margin)
     summary = sweeper.run(deadline, extra_ids=extra_ids)
-    hidden = (
-        "known",
-        "stuckReported",
-        "historyFrom",
-        "baselined",
-        "badEntries",
-        "objectsOffset",
-        "retentionCursor",
-        "listEdges",
-    )
+    hidden = ("known", "stuckReported", "historyFrom", "baselined", "badEntries", "objectsOffset",
+              "retentionCursor", "listEdges")  # fmt: skip
     public = {k: v for k, v in summary.items() if k not in hidden}
     return {"ok": not summary["errors"], **public}
 

@@ -10,10 +10,11 @@ and leaves the rest in ``known`` for the next sweep.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
@@ -47,7 +48,13 @@ class CISource(ObjectSource, Protocol):
         self, *, job_types: Sequence[str] = ..., edges: Mapping[str, Sequence[datetime]] | None = None, **filters: Any
     ) -> list[Job]: ...
 
-    def describe(self, job_ids: Iterable[str], *, deadline: Deadline | None = None) -> DescribeResult: ...
+    def describe(
+        self,
+        job_ids: Iterable[str],
+        *,
+        deadline: Deadline | None = None,
+        on_jobs: Callable[[Sequence[Job]], None] | None = None,
+    ) -> DescribeResult: ...
 
 
 class Notifier(Protocol):
@@ -109,29 +116,31 @@ class Sweeper:
         observed: dict[str, Job] = {}
         missing: tuple[str, ...] = ()
         discovered = False
-        try:
-            edges = _edges_from(prev.get("listEdges"))
-            observed = self._discover(history_from if baselined else None, edges, deadline)
-            pending = [i for i in (*known, *watches, *extra_ids) if i not in observed]
-            # Past the deadline the describe waits for the next sweep, and this one stays incomplete.
-            if pending and not deadline.expired(self.margin):
-                result = self.ci.describe(dict.fromkeys(pending), deadline=deadline)
-                observed.update((job.job_id, job) for job in result.jobs)
-                missing = result.non_exist_job_ids
-                pending = []
-            discovered = not pending
-        except JobwatchError as exc:
-            errors.append(f"{exc.code}: {exc}")
-            log.warning("sweep discovery failed: %s", exc)
+        with _Pipeline(self, known, stuck_reported, watches, baselined, deadline) as pipeline:
+            try:
+                edges = _edges_from(prev.get("listEdges"))
+                observed = self._discover(history_from if baselined else None, edges, deadline)
+                pipeline.feed(observed.values())  # recorded while the jobs that left the list are described
+                pending = [i for i in (*known, *watches, *extra_ids) if i not in observed]
+                # Past the deadline the describe waits for the next sweep, and this one stays incomplete.
+                if pending and not deadline.expired(self.margin):
+                    result = self.ci.describe(dict.fromkeys(pending), deadline=deadline, on_jobs=pipeline.feed)
+                    observed.update((job.job_id, job) for job in result.jobs)
+                    missing = result.non_exist_job_ids
+                    pending = []
+                discovered = not pending
+            except JobwatchError as exc:
+                errors.append(f"{exc.code}: {exc}")
+                log.warning("sweep discovery failed: %s", exc)
+            observed.update(pipeline.fed)  # described before a later batch failed
+            outcomes = pipeline.outcomes()
 
         reported_bad = set(prev.get("badEntries") or [])
         new_bad = sorted(set(getattr(self.ci, "skipped_entries", ())) - reported_bad)
         if new_bad:  # told once, not every sweep
             errors.append(f"BadJobEntries: {len(new_bad)} listed job(s) without a State or a usable JobId skipped: "
                           f"{', '.join(new_bad[:10])}")  # fmt: skip
-        now = self.now()
-        outcomes = self._process(list(observed.values()), known, stuck_reported, watches, baselined, now, deadline)
-        outcomes += self._record_missing(missing, watches, now)
+        outcomes += self._record_missing(missing, watches, pipeline.now)
         complete = discovered and not any(o.skipped or o.error for o in outcomes)
 
         new_events = [e for o in outcomes for e in o.events]
@@ -177,6 +186,7 @@ class Sweeper:
             # where the next sweep cuts its listing of active jobs into windows fetched side by side
             "listEdges": _list_edges(observed.values()) if discovered else prev.get("listEdges") or {},
         }
+        self._retain(summary, prev, deadline)
         # Stored before delivering: a sweep killed during slow deliveries keeps what the next sweep starts from.
         # A quiet sweep (nothing new since the stored summary, which is recent) stores nothing at all.
         quiet = self._quiet(summary, prev, written)
@@ -195,10 +205,7 @@ class Sweeper:
         except JobwatchError as exc:
             summary["errors"].append(f"{exc.code}: the index was not updated: {exc}")
             index_failed = True
-        pruned = self._prune(str(prev.get("retentionCursor") or ""), deadline)
-        if pruned is not None:
-            summary["retention"], summary["retentionCursor"] = pruned.as_dict(), pruned.cursor
-        if changed or index_failed or (pruned and any(pruned.as_dict().values())):
+        if changed or index_failed:
             self._store(summary, sent_before)  # the deliveries' outcome (and any late news) join the stored summary
         elif quiet:
             self._store(summary, sent_before, persist=False)
@@ -210,23 +217,21 @@ class Sweeper:
         tells that sweeps run, and the "created since" window stays short)."""
         if not prev or not summary["complete"] or written or summary["eventIds"] or summary["errors"]:
             return False
-        same = (
-            "known",
-            "stuckReported",
-            "baselined",
-            "objectsOffset",
-            "badEntries",
-            "nonExistJobIds",
-            "activeJobs",
-            "listEdges",
-        )
+        if any((summary.get("retention") or {}).values()):  # something aged out and was deleted
+            return False
+        same = ("known", "stuckReported", "baselined", "objectsOffset", "badEntries", "nonExistJobIds", "activeJobs",
+                "listEdges")  # fmt: skip
         if any(summary.get(k) != prev.get(k) for k in same):
             return False
-        try:
-            stored_at = datetime.fromisoformat(str(prev.get("startedAt")))
-        except ValueError:
-            return False
-        return timedelta(0) <= self.now() - stored_at < HEARTBEAT
+        return _within(prev.get("startedAt"), self.now(), HEARTBEAT)
+
+    def _retain(self, summary: dict[str, Any], prev: dict[str, Any], deadline: Deadline) -> None:
+        """A retention slice (reads and, when something aged out, deletes); its cursor goes on in the summary."""
+        cursor = str(prev.get("retentionCursor") or "")
+        pruned = self._prune(cursor, deadline)
+        if pruned is not None:
+            summary["retention"], cursor = pruned.as_dict(), pruned.cursor
+        summary["retentionCursor"] = cursor
 
     def _prune(self, cursor: str, deadline: Deadline) -> Pruned | None:
         """Delete what has aged out (JOBWATCH_RETAIN_DAYS), a bounded amount; never fatal to the sweep."""
@@ -300,36 +305,24 @@ class Sweeper:
             results = list(pool.map(lambda call: call(), calls))
         return {job.job_id: job for jobs in results for job in jobs}
 
-    def _process(
+    def _one(
         self,
-        jobs: list[Job],
+        job: Job,
         known: dict[str, str],
         stuck_reported: set[str],
         watches: dict[str, dict[str, Any]],
         baselined: bool,
         now: datetime,
         deadline: Deadline,
-    ) -> list[_Outcome]:
-        def one(job: Job) -> _Outcome:
-            if deadline.expired(self.margin):
-                return _Outcome(job.job_id, skipped=True)
-            stuck_due = job.job_id not in stuck_reported and self._stuck_due(job, now)
-            try:
-                return self._observe(job, known.get(job.job_id), watches.get(job.job_id), stuck_due, baselined, now)
-            except JobwatchError as exc:
-                log.warning("job %s not recorded: %s", job.job_id, exc)
-                return _Outcome(job.job_id, error=f"{exc.code}: {job.job_id}: {exc}")
-
-        def idle(job: Job) -> bool:  # unchanged since the last sweep: no read, no write, no thread
-            due = job.job_id not in stuck_reported and self._stuck_due(job, now)
-            return known.get(job.job_id) == job.state and job.job_id not in watches and not due
-
-        outcomes = [_Outcome(job.job_id, state=job.state, idle=True) for job in jobs if idle(job)]
-        busy = [job for job in jobs if not idle(job)]
-        if len(busy) <= 1:
-            return outcomes + [one(job) for job in busy]
-        with ThreadPoolExecutor(min(STORE_WORKERS, len(busy)), thread_name_prefix="store") as pool:
-            return outcomes + list(pool.map(one, busy))
+    ) -> _Outcome:
+        if deadline.expired(self.margin):
+            return _Outcome(job.job_id, skipped=True)
+        stuck_due = job.job_id not in stuck_reported and self._stuck_due(job, now)
+        try:
+            return self._observe(job, known.get(job.job_id), watches.get(job.job_id), stuck_due, baselined, now)
+        except JobwatchError as exc:
+            log.warning("job %s not recorded: %s", job.job_id, exc)
+            return _Outcome(job.job_id, error=f"{exc.code}: {job.job_id}: {exc}")
 
     def _observe(
         self,
@@ -458,3 +451,60 @@ def _edges_from(stored: Any) -> dict[str, list[datetime]]:
             except (TypeError, ValueError):
                 continue
     return edges
+
+
+def _within(stamp: Any, now: datetime, span: timedelta) -> bool:
+    """``stamp`` (an ISO time) lies less than ``span`` before ``now``."""
+    try:
+        return timedelta(0) <= now - datetime.fromisoformat(str(stamp)) < span
+    except (TypeError, ValueError):
+        return False
+
+
+class _Pipeline:
+    """Observed jobs go to the store workers as soon as they are known: the listed ones while the jobs that left
+    the list are described, and each described batch as it arrives. Unchanged jobs cost no thread."""
+
+    def __init__(
+        self,
+        sweeper: Sweeper,
+        known: dict[str, str],
+        stuck_reported: set[str],
+        watches: dict[str, dict[str, Any]],
+        baselined: bool,
+        deadline: Deadline,
+    ) -> None:
+        self.now = sweeper.now()
+        self._sweeper, self._known, self._stuck, self._watches = sweeper, known, stuck_reported, watches
+        self._baselined, self._deadline = baselined, deadline
+        self._pool = ThreadPoolExecutor(STORE_WORKERS, thread_name_prefix="store")
+        self._lock = threading.Lock()
+        self._futures: list[Future[_Outcome]] = []
+        self._idle: list[_Outcome] = []
+        self.fed: dict[str, Job] = {}
+
+    def __enter__(self) -> _Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True)
+
+    def feed(self, jobs: Iterable[Job]) -> None:
+        sweeper, now = self._sweeper, self.now
+        for job in jobs:
+            due = job.job_id not in self._stuck and sweeper._stuck_due(job, now)
+            idle = self._known.get(job.job_id) == job.state and job.job_id not in self._watches and not due
+            with self._lock:
+                if job.job_id in self.fed:
+                    continue
+                self.fed[job.job_id] = job
+                if idle:  # unchanged since the last sweep: no read, no write
+                    self._idle.append(_Outcome(job.job_id, state=job.state, idle=True))
+                    continue
+                self._futures.append(self._pool.submit(sweeper._one, job, self._known, self._stuck, self._watches,
+                                                       self._baselined, now, self._deadline))  # fmt: skip
+
+    def outcomes(self) -> list[_Outcome]:
+        with self._lock:
+            futures, idle = list(self._futures), list(self._idle)
+        return idle + [future.result() for future in futures]

@@ -87,6 +87,16 @@ class TestFileStore:
             FileStore(tmp_path).put("../outside.json", b"x")
         assert not (tmp_path.parent / "outside.json").exists()
 
+    def test_folder_removed_between_writes(self, tmp_path: Path) -> None:
+        """A folder someone removed after the store wrote into it is made again on the next write."""
+        import shutil
+
+        store = FileStore(tmp_path)
+        store.put("jobs/a.json", b"1")
+        shutil.rmtree(tmp_path / "jobs")
+        store.put("jobs/b.json", b"2")
+        assert store.create("jobs/c.json", b"3") and store.get("jobs/b.json") == b"2"
+
     def test_no_temp_files_left(self, tmp_path: Path) -> None:
         """Atomic writes leave no temporary files behind, and list() never shows one."""
         store = FileStore(tmp_path)

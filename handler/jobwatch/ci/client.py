@@ -87,7 +87,7 @@ class CIClient:
         backoff_base: float = 0.2,
         backoff_cap: float = 8.0,
         describe_batch_size: int = MAX_DESCRIBE_BATCH,
-        max_workers: int = 8,
+        max_workers: int = 16,
         unknown_id_codes: frozenset[str] = UNKNOWN_ID_CODES,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -148,8 +148,22 @@ class CIClient:
             raise CIBadResponseError("create answered without a JobsDetail")
         return jobs[0]
 
-    def describe(self, job_ids: Iterable[str], *, deadline: Deadline | None = None) -> DescribeResult:
-        """Describe any number of jobs: comma-joined batches, concurrently, one-by-one if CI refuses lists."""
+    def describe(
+        self,
+        job_ids: Iterable[str],
+        *,
+        deadline: Deadline | None = None,
+        on_jobs: Callable[[Sequence[Job]], None] | None = None,
+    ) -> DescribeResult:
+        """Describe any number of jobs: comma-joined batches, concurrently, one-by-one if CI refuses lists.
+        ``on_jobs`` is handed each batch's jobs as soon as they arrive (from the worker threads)."""
+
+        def batch_of(batch: list[str]) -> tuple[list[Job], list[str]]:
+            found = self._describe_batch(batch, deadline)
+            if on_jobs is not None and found[0]:
+                on_jobs(found[0])
+            return found
+
         ids = list(dict.fromkeys(job_ids))
         for job_id in ids:
             _check_job_id(job_id)
@@ -158,10 +172,10 @@ class CIClient:
         if self._multi_describe is None and len(ids) > 1:
             # Whether CI takes comma-joined IDs is unknown until one try settles it; then go concurrent.
             head, pending = ids[: self.describe_batch_size], ids[self.describe_batch_size :]
-            results.append(self._describe_batch(head, deadline))
+            results.append(batch_of(head))
         size = self.describe_batch_size if self._multi_describe is not False else 1
         batches = [pending[i : i + size] for i in range(0, len(pending), size)]
-        results += self._map(lambda batch: self._describe_batch(batch, deadline), batches)
+        results += self._map(batch_of, batches)
         jobs: dict[str, Job] = {}
         missing: list[str] = []
         for found, unknown in results:

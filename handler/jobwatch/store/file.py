@@ -27,6 +27,7 @@ class FileStore:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
+        self._folders: set[Path] = set()  # made (or found) already: one mkdir per folder, not per write
 
     def _path(self, key: str) -> Path:
         # Checked by its parts, not resolve(): a sweep maps hundreds of keys, and resolve() asks the disk each time.
@@ -36,10 +37,17 @@ class FileStore:
         return self.root.joinpath(*parts)
 
     def _write_temp(self, path: Path, data: bytes) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in self._folders:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._folders.add(path.parent)
         tmp = path.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}")
         try:
-            with tmp.open("wb") as fh:
+            try:
+                fh = tmp.open("wb")
+            except FileNotFoundError:  # the folder was removed since: make it again
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fh = tmp.open("wb")
+            with fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())

@@ -1,0 +1,21 @@
+"""make bench's code, quickly (60 jobs, no added latency): it runs end to end and its counts hold. Timings are
+the benchmark's business, not asserted here."""
+
+from __future__ import annotations
+
+from bench import sweep_bench
+
+
+def test_sweep_bench_scenario_runs() -> None:
+    """The SDK loop, the warm, quiet and cold sweeps all run against the emulator process; the quiet sweep writes
+    nothing, and the timed sweep needs far fewer CI requests than the SDK loop."""
+    figures = sweep_bench.scenario(60, latency=0.0)
+    assert figures["ended"] == 6 and figures["steady_writes"] == 0
+    assert figures["writes"] >= 12 and figures["requests"] * 5 < figures["sdk_requests"]
+    assert figures["rss_mb"] > 0 and figures["rounds"] >= 2 and figures["sdk_s"] > 0
+
+
+def test_import_probe_runs() -> None:
+    """The import comparison measures both modules in fresh interpreters."""
+    times = sweep_bench.import_times(runs=1)
+    assert set(times) == {"index", "requests"} and all(t > 0 for t in times.values())
