@@ -63,6 +63,7 @@ def test_killed_sweeps_lose_nothing_and_duplicate_little(
             child.send_signal(signal.SIGKILL)
             child.wait(10)
             kills += 1
+        left_by_kills = len(list(store.rglob(f"{file_store.TMP_PREFIX}*")))
         monkeypatch.setattr(file_store, "TEMP_MAX_AGE", 0.0)  # what the kills left is stale now
         # Clean sweeps until every job has ended and every event is delivered; the killed runs' claims hold for
         # their invocations' 4 s and the slack, then are taken over.
@@ -75,6 +76,9 @@ def test_killed_sweeps_lose_nothing_and_duplicate_little(
             if ended and len(events) >= len(made) and all(e["status"] == "delivered" for e in events):
                 break
     receiver.stop()
+    leftovers = len(list(store.rglob(f"{file_store.TMP_PREFIX}*")))
+    print(f"crash run seed={seed}: kills={kills} events={len(events)} duplicates={receiver.duplicates} "
+          f"temporary files left by the kills={left_by_kills}, after clean sweeps={leftovers}")  # fmt: skip
     terminal = Counter(e["jobId"] for e in events if e["type"] in TERMINAL)
     assert terminal == Counter({j.job_id: 1 for j in made})  # every ended job: exactly one terminal event
     assert all(receiver.seen[e["id"]] >= 1 for e in events)  # every event reached the receiver at least once

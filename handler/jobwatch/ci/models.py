@@ -84,6 +84,34 @@ def thaw(value: Any) -> Any:
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
+class _Details:
+    """Input, Operation and the other fields of one JobsDetail, read again from its raw XML on first use: holding
+    the parsed page until then would keep every listed job's tree in memory."""
+
+    __slots__ = ("_parts", "_raw")
+
+    def __init__(self, raw: str) -> None:
+        self._raw = raw
+        self._parts: dict[str, dict[str, Any]] | None = None
+
+    def part(self, name: str) -> dict[str, Any]:
+        """``Input``, ``Operation``, or ``""`` for the fields the model does not name."""
+        if self._parts is None:
+            parts: dict[str, dict[str, Any]] = {"": {}}
+            for child in xmldoc.parse(self._raw.encode()):
+                tag = child.tag
+                key = tag.rpartition("}")[2] if isinstance(tag, str) else ""
+                if not key or key in _TEXTS:
+                    continue
+                value = xmldoc.to_value(child)
+                if key in ("Input", "Operation"):
+                    parts.setdefault(key, value if isinstance(value, dict) else {})
+                else:
+                    parts[""][key] = value
+            self._parts = parts
+        return self._parts.get(name, {})
+
+
 class _Deferred(Mapping[str, Any]):
     """A read-only mapping built on first use: most listed jobs are unchanged since the last sweep, and nobody
     reads their input, operation or extra fields, which cost more to convert than the rest of the job."""
@@ -141,8 +169,7 @@ class Job:
     def from_element(cls, element: etree._Element) -> Job:
         """Build from a ``<JobsDetail>`` element; raise ``MalformedXMLError`` without a JobId or State."""
         texts: dict[str, str] = {}
-        mappings: dict[str, etree._Element] = {}
-        others: list[etree._Element] = []
+        more = False
         for child in element:  # one pass: a page holds 100 jobs of a dozen fields each
             tag = child.tag
             if not isinstance(tag, str):
@@ -150,13 +177,13 @@ class Job:
             name = tag.rpartition("}")[2]
             if name in _TEXTS:
                 texts.setdefault(name, (child.text or "").strip())
-            elif name in ("Input", "Operation"):
-                mappings.setdefault(name, child)
-            else:
-                others.append(child)
+            elif name not in ("Input", "Operation"):
+                more = True
         job_id, state = texts.get("JobId"), texts.get("State")
         if not job_id or not state:
             raise MalformedXMLError("JobsDetail without JobId or State")
+        raw = xmldoc.to_text(element)
+        details = _Details(raw)
         return cls(
             job_id=job_id,
             type=texts.get("Type") or "Workflow",
@@ -167,10 +194,10 @@ class Job:
             creation_time=parse_ci_time(texts.get("CreationTime")),
             start_time=parse_ci_time(texts.get("StartTime")),
             end_time=parse_ci_time(texts.get("EndTime")),
-            input=_Deferred(partial(_mapping_of, mappings.get("Input"))),
-            operation=_Deferred(partial(_mapping_of, mappings.get("Operation"))),
-            extra=_Deferred(partial(_fields_of, others)) if others else EMPTY,
-            raw=xmldoc.to_text(element),
+            input=_Deferred(partial(details.part, "Input")),
+            operation=_Deferred(partial(details.part, "Operation")),
+            extra=_Deferred(partial(details.part, "")) if more else EMPTY,
+            raw=raw,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -189,15 +216,6 @@ class Job:
             "operation": thaw(self.operation),
             "extra": thaw(self.extra),
         }
-
-
-def _mapping_of(element: etree._Element | None) -> dict[str, Any]:
-    value = xmldoc.to_value(element) if element is not None else {}
-    return value if isinstance(value, dict) else {}
-
-
-def _fields_of(elements: list[etree._Element]) -> dict[str, Any]:
-    return {str(e.tag).rpartition("}")[2]: xmldoc.to_value(e) for e in elements}
 
 
 def _iso(value: datetime | None) -> str | None:
