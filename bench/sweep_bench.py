@@ -145,7 +145,7 @@ def scenario(count: int, latency: float, ended: float = 0.1) -> dict[str, Any]:
             "jobs": count, "ended": summary["transitions"], "sdk_s": sdk_s, "sdk_requests": count,
             "warm_s": warm_s, "cold_s": cold["wall"], "cold_import_s": cold["import"], "steady_s": steady_s,
             "floor_s": rounds * latency, "rounds": rounds, "requests": warm_requests, "writes": warm_writes,
-            "steady_requests": steady_requests, "steady_writes": steady_writes, "rss_mb": cold["rssMB"],
+            "steady_requests": steady_requests, "steady_writes": steady_writes, "rss_mb": cold["rssMB"], "pool": pool,
         }  # fmt: skip
 
 
@@ -239,7 +239,8 @@ def write(results: list[dict[str, Any]], imports: str, args: argparse.Namespace)
         "N active batch jobs of both types, created over six hours; after a baseline sweep a tenth of them end.",
         "The SDK loop describes each job with `cos-python-sdk-v5` (`ci_get_inventory_trigger_jobs`), one after",
         "another. The floor is the request rounds the sweep cannot avoid (its listing, then describing the jobs that",
-        "left the active list, each packed into the client's 8 requests in flight) × the latency. The quiet sweep",
+        f"left the active list, each packed into the client's {results[0]['pool']} requests in flight) × the latency. "
+        "The quiet sweep",
         "follows at once and finds nothing new. Cold: a fresh process that imports the handler and runs one timer",
         "invocation, on a copy of the same store.",
         "",
