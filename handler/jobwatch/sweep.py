@@ -10,12 +10,10 @@ and leaves the rest in ``known`` for the next sweep.
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
@@ -27,6 +25,7 @@ from .config import Settings
 from .deadline import Deadline
 from .errors import JobwatchError, StoreError
 from .overview import Overview
+from .pipeline import Outcome, Pipeline
 from .records import Records
 from .retention import Pruned, prune
 from .tracker import ObjectSource, Tracker
@@ -34,7 +33,6 @@ from .tracker import ObjectSource, Tracker
 log = logging.getLogger("jobwatch.sweep")
 
 HISTORY_MARGIN = timedelta(minutes=1)
-STORE_WORKERS = 8
 HEARTBEAT = timedelta(minutes=10)  # a quiet sweep stores no summary unless the stored one is older than this
 
 
@@ -63,22 +61,6 @@ class Notifier(Protocol):
     def dispatch(
         self, events: list[dict[str, Any]], deadline: Deadline, changed: list[dict[str, Any]] | None = None
     ) -> tuple[int, int]: ...
-
-
-@dataclass
-class _Outcome:
-    job_id: str
-    state: str | None = None  # None: leave ``known`` as it was (skipped or failed)
-    terminal: bool = False
-    transition: bool = False
-    written: bool = False
-    events: list[dict[str, Any]] = field(default_factory=list)
-    stuck: bool = False
-    skipped: bool = False  # the deadline came first; the next sweep does it
-    error: str | None = None
-    deferred: bool = False  # terminal in CI, but its event waits until every object has ended
-    record: dict[str, Any] | None = None  # the record as written, when it was
-    idle: bool = False  # unchanged since the last sweep: nothing was read or written for it
 
 
 class Sweeper:
@@ -116,7 +98,9 @@ class Sweeper:
         observed: dict[str, Job] = {}
         missing: tuple[str, ...] = ()
         discovered = False
-        with _Pipeline(self, known, stuck_reported, watches, baselined, deadline) as pipeline:
+        with Pipeline(
+            self._observe, self._stuck_due, self.now(), self.margin, known, stuck_reported, watches, baselined, deadline
+        ) as pipeline:
             try:
                 edges = _edges_from(prev.get("listEdges"))
                 observed = self._discover(history_from if baselined else None, edges, deadline)
@@ -264,7 +248,7 @@ class Sweeper:
             summary["complete"] = False
 
     def _objects(
-        self, observed: dict[str, Job], outcomes: list[_Outcome], offset: int, deadline: Deadline
+        self, observed: dict[str, Job], outcomes: list[Outcome], offset: int, deadline: Deadline
     ) -> tuple[dict[str, Any], int]:
         """Follow the objects of every active batch and of every batch whose end waits for its objects."""
         try:
@@ -305,25 +289,6 @@ class Sweeper:
             results = list(pool.map(lambda call: call(), calls))
         return {job.job_id: job for jobs in results for job in jobs}
 
-    def _one(
-        self,
-        job: Job,
-        known: dict[str, str],
-        stuck_reported: set[str],
-        watches: dict[str, dict[str, Any]],
-        baselined: bool,
-        now: datetime,
-        deadline: Deadline,
-    ) -> _Outcome:
-        if deadline.expired(self.margin):
-            return _Outcome(job.job_id, skipped=True)
-        stuck_due = job.job_id not in stuck_reported and self._stuck_due(job, now)
-        try:
-            return self._observe(job, known.get(job.job_id), watches.get(job.job_id), stuck_due, baselined, now)
-        except JobwatchError as exc:
-            log.warning("job %s not recorded: %s", job.job_id, exc)
-            return _Outcome(job.job_id, error=f"{exc.code}: {job.job_id}: {exc}")
-
     def _observe(
         self,
         job: Job,
@@ -332,16 +297,16 @@ class Sweeper:
         stuck_due: bool,
         baselined: bool,
         now: datetime,
-    ) -> _Outcome:
+    ) -> Outcome:
         if known_state == job.state and watch is None and not stuck_due:
-            return _Outcome(job.job_id, state=job.state)  # unchanged since the last sweep: no read, no write
+            return Outcome(job.job_id, state=job.state)  # unchanged since the last sweep: no read, no write
         try:
             stored = self.records.job(job.job_id)
         except StoreError as exc:
             log.warning("record of %s unreadable, rebuilt: %s", job.job_id, exc)
             stored = None
         seen = history.observe(stored, job, now)
-        out = _Outcome(job.job_id, state=job.state, terminal=job.terminal, transition=seen.transition)
+        out = Outcome(job.job_id, state=job.state, terminal=job.terminal, transition=seen.transition)
         # The first sweep takes the bucket as it is and reports no history, except for jobs someone watches.
         report = seen.transition and (baselined or stored is not None or watch is not None)
         kind = ev.event_type(job.state, self.settings.notify_on) if report else None
@@ -416,7 +381,7 @@ class Sweeper:
 
     def _record_missing(
         self, job_ids: Sequence[str], watches: dict[str, dict[str, Any]], now: datetime
-    ) -> list[_Outcome]:
+    ) -> list[Outcome]:
         outcomes = []
         for job_id in job_ids:
             try:
@@ -425,9 +390,9 @@ class Sweeper:
                     self.records.put_job(record)
                 if job_id in watches:
                     self.records.finish_watch({**watches[job_id], "finishedAt": now.isoformat(), "nonExistent": True})
-                outcomes.append(_Outcome(job_id, terminal=True, written=record is not None))
+                outcomes.append(Outcome(job_id, terminal=True, written=record is not None))
             except JobwatchError as exc:
-                outcomes.append(_Outcome(job_id, error=f"{exc.code}: {job_id}: {exc}"))
+                outcomes.append(Outcome(job_id, error=f"{exc.code}: {job_id}: {exc}"))
         return outcomes
 
 
@@ -459,52 +424,3 @@ def _within(stamp: Any, now: datetime, span: timedelta) -> bool:
         return timedelta(0) <= now - datetime.fromisoformat(str(stamp)) < span
     except (TypeError, ValueError):
         return False
-
-
-class _Pipeline:
-    """Observed jobs go to the store workers as soon as they are known: the listed ones while the jobs that left
-    the list are described, and each described batch as it arrives. Unchanged jobs cost no thread."""
-
-    def __init__(
-        self,
-        sweeper: Sweeper,
-        known: dict[str, str],
-        stuck_reported: set[str],
-        watches: dict[str, dict[str, Any]],
-        baselined: bool,
-        deadline: Deadline,
-    ) -> None:
-        self.now = sweeper.now()
-        self._sweeper, self._known, self._stuck, self._watches = sweeper, known, stuck_reported, watches
-        self._baselined, self._deadline = baselined, deadline
-        self._pool = ThreadPoolExecutor(STORE_WORKERS, thread_name_prefix="store")
-        self._lock = threading.Lock()
-        self._futures: list[Future[_Outcome]] = []
-        self._idle: list[_Outcome] = []
-        self.fed: dict[str, Job] = {}
-
-    def __enter__(self) -> _Pipeline:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._pool.shutdown(wait=True)
-
-    def feed(self, jobs: Iterable[Job]) -> None:
-        sweeper, now = self._sweeper, self.now
-        for job in jobs:
-            due = job.job_id not in self._stuck and sweeper._stuck_due(job, now)
-            idle = self._known.get(job.job_id) == job.state and job.job_id not in self._watches and not due
-            with self._lock:
-                if job.job_id in self.fed:
-                    continue
-                self.fed[job.job_id] = job
-                if idle:  # unchanged since the last sweep: no read, no write
-                    self._idle.append(_Outcome(job.job_id, state=job.state, idle=True))
-                    continue
-                self._futures.append(self._pool.submit(sweeper._one, job, self._known, self._stuck, self._watches,
-                                                       self._baselined, now, self._deadline))  # fmt: skip
-
-    def outcomes(self) -> list[_Outcome]:
-        with self._lock:
-            futures, idle = list(self._futures), list(self._idle)
-        return idle + [future.result() for future in futures]
