@@ -148,12 +148,16 @@ class Soak:
         return [json.loads(p.read_text()) for p in (self.store / "events").glob("*.json")]
 
     def settled(self) -> bool:
+        """Every job ended and has its terminal event, and no delivery is due within the next ten seconds (a
+        retry scheduled minutes ahead is replayed instead of waited for)."""
         now = self.emulator.clock()
         if not all(j.state_at(now)[0] in ENDED for j in self.jobs):
             return False
         events = self.events()
         ended = {e["jobId"] for e in events if e["type"] in TERMINAL}
-        return ended >= {j.job_id for j in self.jobs} and all(e["status"] != "pending" for e in events)
+        soon = datetime.now(timezone.utc) + timedelta(seconds=10)
+        waiting = [e for e in events if e["status"] == "pending" and _at(e.get("nextAttemptAt")) < soon]
+        return ended >= {j.job_id for j in self.jobs} and not waiting
 
     def check(self) -> dict[str, Any]:
         events = self.events()
@@ -241,6 +245,13 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(folder, ignore_errors=True)
     print("soak: ok")
     return 0
+
+
+def _at(stamp: Any) -> datetime:
+    try:
+        return datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return datetime.min.replace(tzinfo=timezone.utc)
 
 
 if __name__ == "__main__":
