@@ -9,11 +9,15 @@ a line, each answered by one JSON line:
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from devkit.ciemu import CIEmulator
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def serve() -> None:
@@ -47,10 +51,16 @@ class RemoteEmulator:
     """The emulator process, from the benchmark's side."""
 
     def __init__(self) -> None:
+        path = os.pathsep.join([str(ROOT / "handler"), str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "bench.emuproc"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-        self.url: str = self._read()
+            [sys.executable, "-m", "bench.emuproc"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": path},
+        )  # fmt: skip
+        try:
+            self.url: str = self._read()
+        except ValueError:  # it died before answering (its error went to stderr)
+            self._close()
+            raise RuntimeError("the emulator process did not start") from None
 
     def _read(self) -> Any:
         assert self._process.stdout is not None
@@ -72,10 +82,18 @@ class RemoteEmulator:
         try:
             self.ask("quit")
         finally:
-            for pipe in (self._process.stdin, self._process.stdout):
-                if pipe is not None:
-                    pipe.close()
-            self._process.wait(10)
+            self._close()
+
+    def _close(self) -> None:
+        for pipe in (self._process.stdin, self._process.stdout):
+            if pipe is not None:
+                pipe.close()
+        if self._process.poll() is None:
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(10)
 
 
 if __name__ == "__main__":

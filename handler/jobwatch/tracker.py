@@ -234,6 +234,8 @@ class Tracker:
         counts = self._counts(track, finished)
         record = self._update_record(track, counts, need=finished or self.settings.notify_on == "all")
         outcome.record = record
+        if finished and (record is None or record.get("state") not in TERMINAL_STATES):
+            finished = False  # CI ended the batch but its record has not (that write failed): finish once it has
         if finished:
             outcome.events += self._finish(track, record, counts)
             outcome.finished = True

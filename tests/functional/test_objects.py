@@ -286,3 +286,33 @@ def test_small_parts_and_a_crash_between_part_and_track(
     assert all(p["rows"] == 7 for p in manifest["parts"][:-1])
     check_report(ports, job, truth(emulator, job))
     assert not list(ports.records.store.list(f"tracks/{job.job_id}/"))  # every replaced segment was deleted
+
+
+def test_failed_record_write_at_the_end_loses_no_event(
+    emulator: CIEmulator, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI ends a batch whose objects have all ended, and the write of its terminal record fails in that sweep: the
+    objects are not declared finished on a stale record (which would never send the event); a later sweep
+    sends exactly one terminal event."""
+    from jobwatch.errors import StoreUnavailableError
+
+    job = batch(emulator, "Job", objects=6, seed=29)
+    ports = make_ports(emulator, store)
+    sweep(ports)
+    emulator.clock.advance(200)  # the batch and every object have ended
+    real_put = ports.records.put_job
+    failed: list[str] = []
+
+    def failing_put(record: dict[str, Any]) -> None:
+        if record.get("state") in ("Success", "Failed", "Cancel") and not failed:
+            failed.append(record["jobId"])
+            raise StoreUnavailableError("injected: the store answered 503")
+        real_put(record)
+
+    monkeypatch.setattr(ports.records, "put_job", failing_put)
+    handle(TIMER, CONTEXT, ports=ports)
+    assert failed == [job.job_id] and not terminal_events(ports, job.job_id)
+    for _ in range(5):
+        emulator.clock.advance(30)
+        sweep(ports)
+    assert len(terminal_events(ports, job.job_id)) == 1

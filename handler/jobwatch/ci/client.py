@@ -64,6 +64,7 @@ PATH = "/inventorytriggerjob"
 MAX_DESCRIBE_BATCH = 10
 MAX_PAGE_SIZE = 100
 MAX_PAGES = 10_000  # a runaway NextToken loop ends here
+PARSING = 2  # answers parsed at once
 Parsed = tuple[tuple[Job, ...], tuple[str, ...], str, str]  # jobs, NonExistJobIds, NextToken, RequestId
 Page = tuple[tuple[Job, ...], tuple[str, ...], str, str, tuple[str, ...]]  # ... and the entries skipped
 # Codes a single-ID describe answers for an ID CI does not know (ci-api.md §10 q1: not documented).
@@ -109,6 +110,8 @@ class CIClient:
         self.describe_batch_size = describe_batch_size
         self._max_workers = max(1, max_workers)
         self.pacer = Pacer(self._max_workers)  # requests in flight: halves on 429, grows back
+        # Parsing holds the GIL anyway: a few pages at a time parse as fast as all, and keep fewer trees in memory.
+        self._parsing = threading.BoundedSemaphore(PARSING)
         self._unknown_id_codes = unknown_id_codes
         self._sleep = sleep
         self._rng = rng
@@ -385,7 +388,8 @@ class CIClient:
                 with self.pacer:
                     raw = self._send_once(op, method, path, url, params, body, remaining)
                 self.pacer.answered()
-                return parse(raw)
+                with self._parsing:
+                    return parse(raw)
             except CITransientError as exc:
                 if isinstance(exc, CIThrottledError):
                     self.pacer.throttled()
