@@ -12,12 +12,11 @@ import random
 import threading
 import time
 import uuid
-from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from devkit.counting import CountingStore
 from jobwatch.config import Credentials, Settings
 from jobwatch.deadline import Deadline
 from jobwatch.entry import Ports, handle
@@ -26,24 +25,6 @@ from jobwatch.records import Records, dumps
 from jobwatch.store.s3 import S3Store
 
 STATES = ("Success",) * 6 + ("Failed", "Cancel", "Running", "Submitted")
-
-
-class Counting:
-    """Counts the store calls a page view makes."""
-
-    def __init__(self, inner: S3Store) -> None:
-        self.inner, self.calls = inner, Counter[str]()
-
-    def get(self, key: str) -> bytes | None:
-        self.calls["get"] += 1
-        return self.inner.get(key)
-
-    def list(self, prefix: str, start_after: str = "") -> Iterator[str]:
-        self.calls["list"] += 1
-        return self.inner.list(prefix, start_after)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 def moto() -> str:
@@ -97,7 +78,7 @@ def populate(store: S3Store, jobs: int, events: int) -> None:
         list(pool.map(event, range(events)))
 
 
-def view(ports: Ports, counting: Counting) -> tuple[int, float, dict[str, Any]]:
+def view(ports: Ports, counting: CountingStore) -> tuple[int, float, dict[str, Any]]:
     counting.calls.clear()
     started = time.perf_counter()
     jobs = handle({"httpMethod": "GET", "path": "/jobs", "headers": {"authorization": "Bearer t"},
@@ -125,7 +106,7 @@ def main() -> int:
     populate(store, args.jobs, args.events)
     print(f"moto S3 server: {args.jobs:,} job records and {args.events:,} events written in "
           f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
-    counting = Counting(store)
+    counting = CountingStore(store)
     ports = Ports(Settings.from_env({"JOBWATCH_API_TOKEN": "t", "JOBWATCH_CI_ENDPOINT": "http://127.0.0.1:9"}),
                   Records(counting), lambda: None)  # type: ignore[arg-type,return-value]  # fmt: skip
     slow_reads, slow_s, _ = view(ports, counting)

@@ -37,11 +37,12 @@ from typing import Any
 
 from bench.emuproc import RemoteEmulator
 from devkit.ciemu import TEST_SECRET_ID, TEST_SECRET_KEY
+from devkit.counting import CountingStore
 from jobwatch.ci import CIClient
 from jobwatch.config import Credentials, Settings
 from jobwatch.deadline import Deadline
 from jobwatch.records import Records
-from jobwatch.store import FileStore, ObjectStore
+from jobwatch.store import FileStore
 from jobwatch.sweep import Sweeper
 
 CREDENTIALS = Credentials(TEST_SECRET_ID, TEST_SECRET_KEY)
@@ -58,29 +59,6 @@ rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"import": imported - began, "sweep": done - imported, "ok": result.get("ok"),
                   "jobsSeen": result.get("jobsSeen"), "rssMB": rss}))
 """
-
-
-class CountingStore:
-    """A store that counts the puts, creates and deletes it passes on."""
-
-    def __init__(self, inner: ObjectStore) -> None:
-        self.inner = inner
-        self.writes = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def put(self, key: str, data: bytes) -> None:
-        self.writes += 1
-        self.inner.put(key, data)
-
-    def create(self, key: str, data: bytes) -> bool:
-        self.writes += 1
-        return self.inner.create(key, data)
-
-    def delete(self, key: str) -> None:
-        self.writes += 1
-        self.inner.delete(key)
 
 
 def sdk_loop(url: str, ids: list[str]) -> float:
@@ -121,11 +99,11 @@ def scenario(count: int, latency: float, ended: float = 0.1) -> dict[str, Any]:
         clock = lambda: datetime.fromtimestamp(time.time() + offset[0], timezone.utc)  # noqa: E731
 
         def sweep() -> tuple[dict[str, Any], float, int, int]:
-            requests_before, writes_before = emulator.requests(), store.writes
+            requests_before, writes_before = emulator.requests(), len(store.written)
             began = time.perf_counter()
             summary = Sweeper(settings, client, Records(store), now=clock).run(Deadline.after(600))
             took = time.perf_counter() - began
-            return summary, took, emulator.requests() - requests_before, store.writes - writes_before
+            return summary, took, emulator.requests() - requests_before, len(store.written) - writes_before
 
         sweep()  # the baseline: this instance has swept before
         emulator.ask("end", int(count * ended))

@@ -3,47 +3,17 @@ missing indexes are rebuilt; lost lines heal; dead letters and replays show up."
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devkit.ciemu import CIEmulator
+from devkit.counting import CountingStore
 from jobwatch.entry import Ports, handle
 from jobwatch.overview import EVENTS_KEY, JOBS_KEY
-from jobwatch.store import FileStore, ObjectStore
+from jobwatch.store import FileStore
 from tests.functional.apitools import build_ports, call
-
-
-class CountingStore:
-    """An ObjectStore that counts the calls made through it."""
-
-    def __init__(self, inner: ObjectStore) -> None:
-        self.inner, self.calls = inner, Counter[str]()
-
-    def get(self, key: str) -> bytes | None:
-        self.calls["get"] += 1
-        return self.inner.get(key)
-
-    def put(self, key: str, data: bytes) -> None:
-        self.calls["put"] += 1
-        self.inner.put(key, data)
-
-    def create(self, key: str, data: bytes) -> bool:
-        self.calls["create"] += 1
-        return self.inner.create(key, data)
-
-    def list(self, prefix: str, start_after: str = "") -> Iterator[str]:
-        self.calls["list"] += 1
-        return self.inner.list(prefix, start_after)
-
-    def delete(self, key: str) -> None:
-        self.inner.delete(key)
-
-    def url(self, key: str) -> str:
-        return self.inner.url(key)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from devkit.ciemu import CIEmulator, EmulatedJob
+from devkit.counting import CountingStore
 from jobwatch.ci import CIClient
 from jobwatch.config import Settings
 from jobwatch.deadline import Deadline
@@ -25,29 +26,6 @@ from tests.functional.conftest import CREDENTIALS, concurrently
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 CONTEXT = {"request_id": "test-request", "time_limit_in_ms": 60_000}
 TIMER = load_event("timer.json")
-
-
-class CountingStore:
-    """A store that notes the key of every put, create and delete it passes on."""
-
-    def __init__(self, inner: ObjectStore) -> None:
-        self.inner = inner
-        self.writes: list[str] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def put(self, key: str, data: bytes) -> None:
-        self.writes.append(key)
-        self.inner.put(key, data)
-
-    def create(self, key: str, data: bytes) -> bool:
-        self.writes.append(key)
-        return self.inner.create(key, data)
-
-    def delete(self, key: str) -> None:
-        self.writes.append(key)
-        self.inner.delete(key)
 
 
 def make_ports(emulator: CIEmulator, store: ObjectStore, **env: str) -> Ports:
@@ -154,12 +132,12 @@ class TestDiffing:
         sweep(ports)
         emulator.clock.advance(10)
         sweep(ports)  # the jobs start running: records and a summary are written
-        store.writes.clear()
+        store.written.clear()
         emulator.clock.advance(30)
         result = sweep(ports)
-        assert result["stored"] is False and store.writes == []
+        assert result["stored"] is False and store.written == []
         emulator.clock.advance(HEARTBEAT.total_seconds())
-        assert "stored" not in sweep(ports) and [k for k in store.writes if k.startswith("sweeps/")]
+        assert "stored" not in sweep(ports) and [k for k in store.written if k.startswith("sweeps/")]
 
     def test_state_changes_with_notify_all(self, emulator: CIEmulator, tmp_path: Path) -> None:
         """With JOBWATCH_NOTIFY_ON=all, Submitted → Running is a state_changed event too."""
