@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from devkit.ciemu import CIEmulator
 from jobwatch.deadline import Deadline
+from jobwatch.entry import Ports
 from jobwatch.notify.outbox import SCHEDULE
 from jobwatch.store import ObjectStore
 from tests.functional.test_delivery import Receiver, event_docs, finished_jobs, make_ports, sweep
@@ -16,16 +17,24 @@ if TYPE_CHECKING:
     from pytest_httpserver import HTTPServer
 
 
-def test_lease_covers_the_holders_whole_invocation(
+def retry_due(
     emulator: CIEmulator, store: ObjectStore, httpserver: HTTPServer
-) -> None:
-    """A sweep with 15 minutes to run leases its round for at least that long (a fixed 3 minutes would not)."""
+) -> tuple[Ports, Receiver, dict[str, Any]]:
+    """One event whose first delivery failed (503), with its retry now due."""
     receiver = Receiver(httpserver, [503])
     ports = make_ports(emulator, store, webhook=receiver.url)
     finished_jobs(emulator, ports, 1)
     sweep(ports)
     (event,) = event_docs(ports)
     emulator.clock.advance(SCHEDULE[0] + 1)
+    return ports, receiver, event
+
+
+def test_lease_covers_the_holders_whole_invocation(
+    emulator: CIEmulator, store: ObjectStore, httpserver: HTTPServer
+) -> None:
+    """A sweep with 15 minutes to run leases its round for at least that long (a fixed 3 minutes would not)."""
+    ports, _, event = retry_due(emulator, store, httpserver)
     leases: list[dict] = []  # type: ignore[type-arg]
     real = ports.records.create_claim
 
@@ -43,12 +52,7 @@ def test_lease_covers_the_holders_whole_invocation(
 
 def test_live_long_round_is_not_taken_over(emulator: CIEmulator, store: ObjectStore, httpserver: HTTPServer) -> None:
     """Ten minutes into a 15-minute holder's round, another sweep leaves it alone (nothing sent twice)."""
-    receiver = Receiver(httpserver, [503])
-    ports = make_ports(emulator, store, webhook=receiver.url)
-    finished_jobs(emulator, ports, 1)
-    sweep(ports)
-    (event,) = event_docs(ports)
-    emulator.clock.advance(SCHEDULE[0] + 1)
+    ports, receiver, event = retry_due(emulator, store, httpserver)
     now = ports.clock()
     holder = {"at": now.isoformat(), "expiresAt": (now + timedelta(minutes=15, seconds=5)).isoformat()}
     assert ports.records.create_claim(event["id"], 2, holder)
