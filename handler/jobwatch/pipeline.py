@@ -85,12 +85,11 @@ class Pipeline:
                 if idle:  # unchanged since the last sweep: no read, no write
                     self._idle.append(Outcome(job.job_id, state=job.state, idle=True))
                     continue
-                self._futures.append(self._pool.submit(self._one, job))
+                self._futures.append(self._pool.submit(self._one, job, due))
 
-    def _one(self, job: Job) -> Outcome:
+    def _one(self, job: Job, due: bool) -> Outcome:
         if self._deadline.expired(self._margin):
             return Outcome(job.job_id, skipped=True)
-        due = job.job_id not in self._stuck and self._stuck_due(job, self.now)
         try:
             watch = self._watches.get(job.job_id)
             return self._observe(job, self._known.get(job.job_id), watch, due, self._baselined, self.now)
