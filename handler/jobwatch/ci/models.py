@@ -84,6 +84,14 @@ def thaw(value: Any) -> Any:
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
+def _named(element: etree._Element) -> Iterator[tuple[str, etree._Element]]:
+    """(local name, child) for each child element; comments and processing instructions left out."""
+    for child in element:
+        tag = child.tag
+        if isinstance(tag, str):
+            yield tag.rpartition("}")[2], child
+
+
 class _Details:
     """Input, Operation and the other fields of one JobsDetail, read again from its raw XML on first use: holding
     the parsed page until then would keep every listed job's tree in memory."""
@@ -98,10 +106,8 @@ class _Details:
         """``Input``, ``Operation``, or ``""`` for the fields the model does not name."""
         if self._parts is None:
             parts: dict[str, dict[str, Any]] = {"": {}}
-            for child in xmldoc.parse(self._raw.encode()):
-                tag = child.tag
-                key = tag.rpartition("}")[2] if isinstance(tag, str) else ""
-                if not key or key in _TEXTS:
+            for key, child in _named(xmldoc.parse(self._raw.encode())):
+                if key in _TEXTS:
                     continue
                 value = xmldoc.to_value(child)
                 if key in ("Input", "Operation"):
@@ -170,11 +176,7 @@ class Job:
         """Build from a ``<JobsDetail>`` element; raise ``MalformedXMLError`` without a JobId or State."""
         texts: dict[str, str] = {}
         more = False
-        for child in element:  # one pass: a page holds 100 jobs of a dozen fields each
-            tag = child.tag
-            if not isinstance(tag, str):
-                continue
-            name = tag.rpartition("}")[2]
+        for name, child in _named(element):  # one pass: a page holds 100 jobs of a dozen fields each
             if name in _TEXTS:
                 texts.setdefault(name, (child.text or "").strip())
             elif name not in ("Input", "Operation"):
