@@ -109,14 +109,13 @@ class Sweeper:
                 # Past the deadline the describe waits for the next sweep, and this one stays incomplete.
                 if pending and not deadline.expired(self.margin):
                     result = self.ci.describe(dict.fromkeys(pending), deadline=deadline, on_jobs=pipeline.feed)
-                    observed.update((job.job_id, job) for job in result.jobs)
                     missing = result.non_exist_job_ids
                     pending = []
                 discovered = not pending
             except JobwatchError as exc:
                 errors.append(f"{exc.code}: {exc}")
                 log.warning("sweep discovery failed: %s", exc)
-            observed.update(pipeline.fed)  # described before a later batch failed
+            observed.update(pipeline.fed)  # the described jobs (fed batch by batch, even before a later one failed)
             outcomes = pipeline.outcomes()
 
         reported_bad = set(prev.get("badEntries") or [])
