@@ -32,11 +32,12 @@ from devkit.ciemu.jobs import EmulatedJob, sample_job
 from devkit.receiver import WebhookReceiver, new_secret
 from jobwatch.config import Settings
 from jobwatch.entry import Ports, handle
+from jobwatch.events import TERMINAL_TYPES
 from jobwatch.store import file as file_store
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMER = {"Type": "Timer", "TriggerName": "soak", "Time": "", "Message": ""}
-TERMINAL = ("ci.batchjob.succeeded", "ci.batchjob.failed", "ci.batchjob.cancelled")
+TERMINAL = frozenset(TERMINAL_TYPES.values())  # the three terminal event types
 ENDED = ("Success", "Failed", "Cancel")
 SWEEPER = """
 import time, index

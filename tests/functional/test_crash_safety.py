@@ -18,6 +18,7 @@ import pytest
 from devkit.ciemu import TEST_SECRET_ID, TEST_SECRET_KEY, CIEmulator
 from devkit.receiver import WebhookReceiver, new_secret
 from jobwatch.entry import handle
+from jobwatch.events import TERMINAL_TYPES
 from jobwatch.store import file as file_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +29,7 @@ while True:
     index.main_handler(event, {"request_id": "crash", "time_limit_in_ms": 4000})
     time.sleep(0.05)
 """
-TERMINAL = ("ci.batchjob.succeeded", "ci.batchjob.failed", "ci.batchjob.cancelled")
+TERMINAL = frozenset(TERMINAL_TYPES.values())  # the three terminal event types
 
 
 @pytest.mark.parametrize("seed", [1, 2])

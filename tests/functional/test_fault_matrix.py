@@ -23,6 +23,7 @@ from devkit.s3proxy import FailingProxy
 from jobwatch.ci import CIClient
 from jobwatch.config import Credentials, Settings
 from jobwatch.entry import Ports, handle
+from jobwatch.events import TERMINAL_TYPES
 from jobwatch.notify.guard import AddressGuard
 from jobwatch.notify.outbox import Dispatcher
 from jobwatch.notify.webhook import WebhookSender
@@ -32,7 +33,7 @@ from jobwatch.store import file as file_store
 from jobwatch.store.s3 import S3Store
 from tests.functional.conftest import CREDENTIALS, s3_client
 
-TERMINAL = ("ci.batchjob.succeeded", "ci.batchjob.failed", "ci.batchjob.cancelled")
+TERMINAL = frozenset(TERMINAL_TYPES.values())  # the three terminal event types
 TIMER = {"Type": "Timer", "TriggerName": "fault-matrix"}
 
 

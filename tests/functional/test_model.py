@@ -23,6 +23,7 @@ from devkit.receiver import WebhookReceiver, new_secret
 from jobwatch.ci import CIClient
 from jobwatch.config import Settings
 from jobwatch.entry import Ports, handle
+from jobwatch.events import TERMINAL_TYPES
 from jobwatch.notify.guard import AddressGuard
 from jobwatch.notify.outbox import Dispatcher
 from jobwatch.notify.webhook import WebhookSender
@@ -30,7 +31,7 @@ from jobwatch.records import Records
 from jobwatch.store import FileStore
 from tests.functional.conftest import CREDENTIALS
 
-TERMINAL = ("ci.batchjob.succeeded", "ci.batchjob.failed", "ci.batchjob.cancelled")
+TERMINAL = frozenset(TERMINAL_TYPES.values())  # the three terminal event types
 TIMER = {"Type": "Timer", "TriggerName": "model"}
 CONTEXT = {"time_limit_in_ms": 30_000}
 
