@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import pytest
-import requests
+from urllib3 import HTTPHeaderDict
 
 from jobwatch.ci.client import error_from_response
 from jobwatch.errors import (
@@ -23,12 +25,16 @@ from jobwatch.errors import (
 )
 
 
-def response(status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> requests.Response:
-    r = requests.Response()
-    r.status_code = status
-    r._content = body
-    r.headers.update(headers or {})
-    return r
+class Answer(NamedTuple):
+    op: str
+    status: int
+    headers: HTTPHeaderDict
+    content: bytes
+
+
+def response(status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> Answer:
+    """A CI answer as the client hands it to ``error_from_response``; headers case-insensitive, as urllib3's."""
+    return Answer("list", status, HTTPHeaderDict(headers or {}), body)
 
 
 def ci_error(code: str, message: str = "m") -> bytes:
@@ -55,7 +61,7 @@ class TestTree:
 class TestTranslation:
     def test_fields_from_error_body(self) -> None:
         """Code, Message, RequestId, TraceId and status come from CI's <Error> body."""
-        err = error_from_response("describe", response(400, ci_error("InvalidArgument", "bad id")))
+        err = error_from_response(*response(400, ci_error("InvalidArgument", "bad id")))
         assert type(err) is CIPermanentError
         assert (err.status, err.ci_code, err.request_id, err.trace_id) == (400, "InvalidArgument", "req-1", "trace-1")
         assert "bad id" in str(err) and "req-1" in str(err)
@@ -79,20 +85,20 @@ class TestTranslation:
     )
     def test_status_and_code_pick_the_class(self, status: int, code: str, cls: type[Exception]) -> None:
         """Each documented CI error lands on the right branch."""
-        assert type(error_from_response("list", response(status, ci_error(code)))) is cls
+        assert type(error_from_response(*response(status, ci_error(code)))) is cls
 
     def test_retry_after_seconds(self) -> None:
         """Retry-After in seconds is carried on the throttling error."""
-        err = error_from_response("list", response(429, ci_error("SlowDown"), {"Retry-After": "7"}))
+        err = error_from_response(*response(429, ci_error("SlowDown"), {"Retry-After": "7"}))
         assert isinstance(err, CIThrottledError) and err.retry_after == 7.0
 
     def test_unreadable_error_body(self) -> None:
         """A non-XML error body still yields an error from the status, with the header request id."""
-        err = error_from_response("list", response(502, b"<html>bad gateway", {"x-ci-request-id": "hdr-req"}))
+        err = error_from_response(*response(502, b"<html>bad gateway", {"x-ci-request-id": "hdr-req"}))
         assert type(err) is CITransientError and err.request_id == "hdr-req" and err.ci_code is None
 
     def test_hostile_error_body_not_expanded(self) -> None:
         """An error body with entities is ignored, not parsed."""
         body = b'<!DOCTYPE e [<!ENTITY x SYSTEM "file:///etc/passwd">]><Error><Code>&x;</Code></Error>'
-        err = error_from_response("list", response(400, body))
+        err = error_from_response(*response(400, body))
         assert err.ci_code is None and "root:" not in str(err)

@@ -1,7 +1,8 @@
 """The CI batch-job client (``/inventorytriggerjob``): create, describe, list, cancel; and a batch's objects
 (``/workflowexecution`` and ``/jobs``): list its children, and why a workflow execution failed.
 
-One pooled ``requests.Session``; every request signed afresh; retries with exponential backoff and full jitter
+One pool of keep-alive connections (urllib3: ``requests`` on top of it cost more CPU per request than parsing the
+answer); every request signed afresh; retries with exponential backoff and full jitter
 on 5xx, 429 SlowDown, timeouts and resets, honouring Retry-After and never past the caller's deadline. A create
 is retried only when it certainly did not reach CI: a retried POST can start a duplicate batch job.
 """
@@ -21,7 +22,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
-import requests
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
+)
 
 from ..backoff import retry_after_seconds
 from ..deadline import Deadline
@@ -81,7 +90,7 @@ class CIClient:
         base_url: str,
         credentials: Credentials,
         *,
-        session: requests.Session | None = None,
+        pool: urllib3.PoolManager | None = None,
         connect_timeout: float = 3.05,
         read_timeout: float = 10.0,
         max_attempts: int = 5,
@@ -103,7 +112,7 @@ class CIClient:
         self._host = parts.netloc
         self._signer = Signer(credentials.secret_id, credentials.secret_key, clock=clock)
         self._token = credentials.token
-        self._session = session or _pooled_session(max_workers)
+        self._pool = pool or _pool_for(parts.scheme, max_workers)
         self._timeouts = (connect_timeout, read_timeout)
         self._max_attempts = max(1, max_attempts)
         self._backoff = (backoff_base, backoff_cap)
@@ -427,48 +436,56 @@ class CIClient:
         if self._token:
             headers["x-ci-security-token"] = self._token
         headers["Authorization"] = self._signer.authorization(method, path, params, headers)
-        timeout = (min(self._timeouts[0], remaining), min(self._timeouts[1], remaining))
+        timeout = urllib3.Timeout(connect=min(self._timeouts[0], remaining), read=min(self._timeouts[1], remaining))
         with self._lock:
             self.requests_sent[op] += 1
         try:
-            response = self._session.request(
-                method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True
+            response = self._pool.urlopen(
+                method, url, body=body, headers=headers, timeout=timeout, redirect=False, preload_content=False
             )
-            with response:
+            read = False
+            try:
                 content = _read_capped(response)
-        except requests.ConnectTimeout as exc:
+                read = True
+            finally:
+                if not read:  # unread bytes would be taken for the next answer: the connection goes
+                    response.close()
+                response.release_conn()
+        except NewConnectionError as exc:  # refused, or the name did not resolve: nothing reached CI
+            raise CIConnectionError(f"CI {op}: connection failed", maybe_applied=False) from exc
+        except ConnectTimeoutError as exc:
             raise CIConnectionError(f"CI {op}: connect timeout", maybe_applied=False) from exc
-        except requests.ConnectionError as exc:
-            applied = not _never_connected(exc)
-            raise CIConnectionError(f"CI {op}: connection failed", maybe_applied=applied) from exc
-        except requests.Timeout as exc:
+        except ReadTimeoutError as exc:
             raise CIConnectionError(f"CI {op}: read timeout") from exc
-        except requests.RequestException as exc:
+        except (ProtocolError, SSLError, OSError) as exc:  # reset or cut off: CI may have acted on the request
+            raise CIConnectionError(f"CI {op}: connection failed", maybe_applied=True) from exc
+        except HTTPError as exc:  # an answer urllib3 could not read (a bad encoding, say)
             raise CIBadResponseError(f"CI {op}: {type(exc).__name__}") from exc
-        if 200 <= response.status_code < 300:
+        if 200 <= response.status < 300:
             return content
-        raise error_from_response(op, response, content)
+        raise error_from_response(op, response.status, response.headers, content, response.reason or "")
 
 
 def _parse_page(raw: bytes) -> Page:
     return parse_page(raw) if raw.strip() else ((), (), "", "", ())
 
 
-def _pooled_session(max_workers: int) -> requests.Session:
-    session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=max(10, max_workers), max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
+def _pool_for(scheme: str, max_workers: int) -> urllib3.PoolManager:
+    options: dict[str, Any] = {}
+    if scheme == "https":
+        import certifi  # the CA bundle requests would use
+
+        options["ca_certs"] = certifi.where()
+    return urllib3.PoolManager(num_pools=2, maxsize=max(10, max_workers), retries=False, **options)
 
 
-def _read_capped(response: requests.Response, cap: int = xmldoc.MAX_XML_BYTES) -> bytes:
+def _read_capped(response: urllib3.BaseHTTPResponse, cap: int = xmldoc.MAX_XML_BYTES) -> bytes:
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > cap:
         raise UnsafeXMLError(f"CI response of {declared} bytes is over the {cap}-byte limit")
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_content(65536):
+    for chunk in response.stream(65536):
         size += len(chunk)
         if size > cap:
             raise UnsafeXMLError(f"CI response is over the {cap}-byte limit")
@@ -476,17 +493,9 @@ def _read_capped(response: requests.Response, cap: int = xmldoc.MAX_XML_BYTES) -
     return b"".join(chunks)
 
 
-def _never_connected(exc: requests.ConnectionError) -> bool:
-    """True when the socket never connected (refused, DNS), so nothing reached CI."""
-    text = repr(exc.args[0]) if exc.args else ""
-    return "NewConnectionError" in text or "NameResolutionError" in text or "Connection refused" in text
-
-
-def error_from_response(op: str, response: requests.Response, content: bytes | None = None) -> CIError:
-    """Translate a non-2xx CI answer into the error tree, with CI's Code, Message, RequestId and TraceId."""
-    if content is None:
-        content = response.content
-    status = response.status_code
+def error_from_response(op: str, status: int, headers: Mapping[str, str], content: bytes, reason: str = "") -> CIError:
+    """Translate a non-2xx CI answer into the error tree, with CI's Code, Message, RequestId and TraceId.
+    ``headers`` is looked up case-insensitively by the caller's mapping (urllib3's is)."""
     code = message = request_id = trace_id = None
     try:
         root = xmldoc.parse(content)
@@ -497,12 +506,12 @@ def error_from_response(op: str, response: requests.Response, content: bytes | N
             trace_id = xmldoc.child_text(root, "TraceId")
     except (MalformedXMLError, UnsafeXMLError):
         pass  # the status alone decides
-    request_id = request_id or response.headers.get("x-ci-request-id")
-    trace_id = trace_id or response.headers.get("x-ci-trace-id")
+    request_id = request_id or headers.get("x-ci-request-id")
+    trace_id = trace_id or headers.get("x-ci-trace-id")
     fields: dict[str, Any] = {"status": status, "ci_code": code, "request_id": request_id, "trace_id": trace_id}
-    text = f"CI {op} failed: {message or response.reason or status}"
+    text = f"CI {op} failed: {message or reason or status}"
     if status == 429 or code in _THROTTLE_CODES:
-        return CIThrottledError(text, retry_after=retry_after_seconds(response.headers.get("Retry-After")), **fields)
+        return CIThrottledError(text, retry_after=retry_after_seconds(headers.get("Retry-After")), **fields)
     if status >= 500 and status != 501:
         return CITransientError(text, **fields)
     if status in (401, 403):
