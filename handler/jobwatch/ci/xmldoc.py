@@ -7,6 +7,7 @@ CI never sends a DOCTYPE, so any document with one is refused before and after p
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,7 +22,17 @@ _DECLARATION = re.compile(rb"<!(DOCTYPE|ENTITY)|<\x00!\x00|\x00<\x00!", re.IGNOR
 XMLValue = str | dict[str, Any] | list[Any]
 
 
+_local = threading.local()  # an lxml parser is not to be shared between threads; one each, made once
+
+
 def _parser() -> etree.XMLParser:
+    parser: etree.XMLParser | None = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = _new_parser()
+    return parser
+
+
+def _new_parser() -> etree.XMLParser:
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -37,7 +48,8 @@ def parse(data: bytes, *, max_bytes: int = MAX_XML_BYTES) -> etree._Element:
     """Parse an XML document safely; raise ``UnsafeXMLError`` or ``MalformedXMLError``."""
     if len(data) > max_bytes:
         raise UnsafeXMLError(f"XML body of {len(data)} bytes is over the {max_bytes}-byte limit")
-    if _DECLARATION.search(data):
+    # The plain searches first: they are many times quicker than the pattern, which only a "<!" can match.
+    if (b"<!" in data or b"\x00!" in data) and _DECLARATION.search(data):
         raise UnsafeXMLError("XML with a DOCTYPE or ENTITY declaration is refused")
     if not data.strip():
         raise MalformedXMLError("empty XML body")
@@ -50,9 +62,8 @@ def parse(data: bytes, *, max_bytes: int = MAX_XML_BYTES) -> etree._Element:
     docinfo: Any = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise UnsafeXMLError("XML with a DOCTYPE is refused")
-    for node in root.iter():
-        if not isinstance(node.tag, str):  # an entity reference left unexpanded
-            raise UnsafeXMLError("XML with entity references is refused")
+    if next(root.iter(etree.Entity), None) is not None:  # an entity reference left unexpanded
+        raise UnsafeXMLError("XML with entity references is refused")
     return root
 
 
