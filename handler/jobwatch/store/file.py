@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import uuid
@@ -23,36 +24,43 @@ def _failure(what: str, key: str, exc: OSError) -> StoreError | StoreUnavailable
 
 
 class FileStore:
-    """Objects as files under ``root``; keys map to relative paths."""
+    """Objects as files under ``root``; keys map to relative paths. Paths are plain strings and the calls plain
+    ``os`` ones: a sweep writes hundreds of files, and ``pathlib`` cost more than the writes' own system calls."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
-        self._folders: set[Path] = set()  # made (or found) already: one mkdir per folder, not per write
+        self._root = str(self.root).rstrip("/")  # "" for the file system's root: keys then start with "/"
+        self._folders: set[str] = set()  # made (or found) already: one mkdir per folder, not per write
 
-    def _path(self, key: str) -> Path:
+    def _path(self, key: str) -> str:
         # Checked by its parts, not resolve(): a sweep maps hundreds of keys, and resolve() asks the disk each time.
         parts = key.split("/")
         if not key or key.startswith("/") or "\\" in key or "\0" in key or any(p in ("", ".", "..") for p in parts):
             raise StoreError(f"key {key!r} leaves the store root")
-        return self.root.joinpath(*parts)
+        return f"{self._root}/{key}"
 
-    def _write_temp(self, path: Path, data: bytes) -> Path:
-        if path.parent not in self._folders:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._folders.add(path.parent)
-        tmp = path.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}")
+    def _write_temp(self, path: str, data: bytes) -> str:
+        folder, _, _ = path.rpartition("/")
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
+        tmp = f"{folder}/{TMP_PREFIX}{uuid.uuid4().hex}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         try:
             try:
-                fh = tmp.open("wb")
+                fd = os.open(tmp, flags, 0o644)
             except FileNotFoundError:  # the folder was removed since: make it again
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fh = tmp.open("wb")
-            with fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+                os.makedirs(folder, exist_ok=True)
+                fd = os.open(tmp, flags, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         except OSError:
-            tmp.unlink(missing_ok=True)  # a half-written file would only hold the space a full disk lacks
+            _unlink(tmp)  # a half-written file would only hold the space a full disk lacks
             raise
         return tmp
 
@@ -75,7 +83,8 @@ class FileStore:
 
     def get(self, key: str) -> bytes | None:
         try:
-            return self._path(key).read_bytes()
+            with open(self._path(key), "rb") as fh:
+                return fh.read()
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -85,7 +94,7 @@ class FileStore:
         path = self._path(key)
         try:
             tmp = self._write_temp(path, data)
-            tmp.replace(path)
+            os.replace(tmp, path)
         except OSError as exc:
             raise _failure("write", key, exc) from exc
 
@@ -106,9 +115,9 @@ class FileStore:
                 raise _failure("create", key, exc) from exc
             return self._create_excl(path, data)
         finally:
-            tmp.unlink(missing_ok=True)
+            _unlink(tmp)
 
-    def _create_excl(self, path: Path, data: bytes) -> bool:
+    def _create_excl(self, path: str, data: bytes) -> bool:
         """For file systems without hard links: O_EXCL, then write."""
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -118,30 +127,39 @@ class FileStore:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
         except OSError as exc:
-            path.unlink(missing_ok=True)  # ours (O_EXCL): never leave a partial document under the name
-            raise _failure("create", path.name, exc) from exc
+            _unlink(path)  # ours (O_EXCL): never leave a partial document under the name
+            raise _failure("create", path.rpartition("/")[2], exc) from exc
         return True
 
     def list(self, prefix: str, start_after: str = "") -> Iterator[str]:
         directory = prefix.rpartition("/")[0]
-        base = self._path(directory) if directory else self.root
-        if not base.is_dir():
+        base = self._path(directory) if directory else self._root or "/"
+        if not os.path.isdir(base):
             return iter(())
         keys = []
+        skip = len(self._root) + 1
         for dirpath, _dirnames, filenames in os.walk(base):
+            folder = dirpath[skip:]
             for name in filenames:
                 if name.startswith(TMP_PREFIX):
                     continue
-                key = Path(dirpath, name).relative_to(self.root).as_posix()
+                key = f"{folder}/{name}" if folder else name
                 if key.startswith(prefix) and key > start_after:
                     keys.append(key)
         return iter(sorted(keys))
 
     def delete(self, key: str) -> None:
         try:
-            self._path(key).unlink(missing_ok=True)
+            os.unlink(self._path(key))
+        except FileNotFoundError:
+            pass
         except OSError as exc:
             raise _failure("delete", key, exc) from exc
 
     def url(self, key: str) -> str:
         return f"file:{self.root / key}"
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
