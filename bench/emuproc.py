@@ -2,7 +2,8 @@
 building XML) would take the sweep's CPU and GIL, which real CI never does. Driven over stdin/stdout, one command
 a line, each answered by one JSON line:
 
-``preload N SEED SPREAD`` → the job IDs; ``end K`` (the first K preloaded jobs end); ``advance SECONDS``;
+``preload N SEED SPREAD`` → the job IDs; ``end K [FROM]`` (K preloaded jobs end, the first ones or those from
+index FROM); ``advance SECONDS``;
 ``latency SECONDS``; ``served`` → requests answered per operation; ``quit``.
 """
 
@@ -32,7 +33,8 @@ def serve() -> None:
                 made = emulator.book.preload(count, seed=seed, spread=spread, duration=(10**6, 2 * 10**6))
                 answer = [job.job_id for job in made]
             elif command == "end":
-                for job in made[: int(args[0])]:
+                first = int(args[1]) if len(args) > 1 else 0
+                for job in made[first : first + int(args[0])]:
                     job.running_for = 1.0  # ended long ago
             elif command == "advance":
                 emulator.clock.advance(float(args[0]))
