@@ -41,7 +41,7 @@ def line_of(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _job_line(job: Job) -> dict[str, Any]:
-    data = job.to_dict()
+    data = job.scalars()
     return {k: data[k] for k in ("type", "name", "state", "creationTime", "startTime", "endTime")}
 
 

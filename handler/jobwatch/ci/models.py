@@ -208,8 +208,8 @@ class Job:
             raw=raw,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready fields; times as ``isoformat()`` (offset with a colon) or None."""
+    def scalars(self) -> dict[str, Any]:
+        """The plain fields without input, operation and extra (which cost a parse of ``raw`` on first use)."""
         return {
             "jobId": self.job_id,
             "type": self.type,
@@ -220,6 +220,12 @@ class Job:
             "creationTime": _iso(self.creation_time),
             "startTime": _iso(self.start_time),
             "endTime": _iso(self.end_time),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready fields; times as ``isoformat()`` (offset with a colon) or None."""
+        return {
+            **self.scalars(),
             "input": thaw(self.input),
             "operation": thaw(self.operation),
             "extra": thaw(self.extra),
