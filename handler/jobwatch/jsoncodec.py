@@ -1,7 +1,7 @@
 """Strict JSON both ways (pure): no ``NaN`` or ``Infinity``, and nesting of at most 32 levels.
 
 Python's ``json`` reads ``NaN`` and ``Infinity`` (which no other JSON reader accepts) and recurses once per level,
-so a body of ``[[[[…`` ends in a ``RecursionError``. ``loads`` counts the depth first, in one pass over the
+so a body of ``[[[[…`` ends in a ``RecursionError``. ``loads`` counts the depth first (when the brackets could reach it), in one pass over the
 brackets outside strings, and refuses non-finite constants; ``dumps`` never writes them.
 """
 
@@ -40,7 +40,8 @@ def _refuse_constant(name: str) -> Any:
 def loads(data: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     """Parse JSON strictly; ``JSONRefusedError`` says what is wrong."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    if depth_of(raw) > max_depth:
+    # Every level opens a bracket: a document with few brackets (a stored record) is not walked at all.
+    if raw.count(b"[") + raw.count(b"{") > max_depth and depth_of(raw) > max_depth:
         raise JSONRefusedError(f"JSON is nested deeper than {max_depth} levels")
     try:
         return json.loads(raw, parse_constant=_refuse_constant)
