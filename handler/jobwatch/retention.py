@@ -7,7 +7,8 @@
 - claims whose lease ran out more than a day ago (their holders died; nothing will release them);
 - in a folder store, temporary files a killed writer left behind.
 
-Each sweep deletes at most ``BUDGET`` objects and reads at most ``BUDGET`` events; the rest waits for the next.
+A slice deletes at most ``BUDGET`` objects and reads at most ``BUDGET`` events; the rest waits for the next. The sweep
+runs a slice every ten minutes, and on each sweep while the last slice left work behind.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Pruned:
     claims: int = 0
     temporaries: int = 0
     cursor: str = ""  # where the next sweep's events slice starts ("" = from the top)
+    more: bool = False  # the budget or the deadline ended the slice: the next sweep goes on at once
 
     def as_dict(self) -> dict[str, Any]:
         found = {"summaries": self.summaries, "events": len(self.events), "claims": self.claims}
@@ -99,4 +101,6 @@ def prune(records: Records, now: datetime, days: int, cursor: str, deadline: Dea
     clean = getattr(records.store, "clean_temporaries", None)  # the folder store: files a killed writer left
     if callable(clean) and left > 0:
         done.temporaries = int(clean(left))
+        left -= done.temporaries
+    done.more = left <= 0 or bool(done.cursor) or deadline.expired(2.0)
     return done

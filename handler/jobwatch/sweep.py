@@ -34,6 +34,8 @@ log = logging.getLogger("jobwatch.sweep")
 
 HISTORY_MARGIN = timedelta(minutes=1)
 HEARTBEAT = timedelta(minutes=10)  # a quiet sweep stores no summary unless the stored one is older than this
+# Retention reads a slice of the store: once in this while, and on each sweep while a slice leaves work behind.
+RETENTION_EVERY = timedelta(minutes=10)
 
 
 class CISource(ObjectSource, Protocol):
@@ -203,18 +205,23 @@ class Sweeper:
         if any((summary.get("retention") or {}).values()):  # something aged out and was deleted
             return False
         same = ("known", "stuckReported", "baselined", "objectsOffset", "badEntries", "nonExistJobIds", "activeJobs",
-                "listEdges")  # fmt: skip
+                "listEdges", "retentionAt")  # fmt: skip
         if any(summary.get(k) != prev.get(k) for k in same):
             return False
         return _within(prev.get("startedAt"), self.now(), HEARTBEAT)
 
     def _retain(self, summary: dict[str, Any], prev: dict[str, Any], deadline: Deadline) -> None:
-        """A retention slice (reads and, when something aged out, deletes); its cursor goes on in the summary."""
-        cursor = str(prev.get("retentionCursor") or "")
-        pruned = self._prune(cursor, deadline)
-        if pruned is not None:
-            summary["retention"], cursor = pruned.as_dict(), pruned.cursor
-        summary["retentionCursor"] = cursor
+        """A retention slice when one is due (see ``RETENTION_EVERY``); where it stopped goes on in the summary."""
+        carried = ("retentionCursor", "retentionAt", "retentionMore")
+        summary.update({k: prev.get(k) for k in carried})
+        summary["retentionCursor"] = str(prev.get("retentionCursor") or "")
+        now = self.now()
+        if not prev.get("retentionMore") and _within(prev.get("retentionAt"), now, RETENTION_EVERY):
+            return
+        pruned = self._prune(summary["retentionCursor"], deadline)
+        if pruned is not None:  # else postponed: the next sweep tries again
+            summary.update(retention=pruned.as_dict(), retentionCursor=pruned.cursor, retentionAt=now.isoformat(),
+                           retentionMore=pruned.more)  # fmt: skip
 
     def _prune(self, cursor: str, deadline: Deadline) -> Pruned | None:
         """Delete what has aged out (JOBWATCH_RETAIN_DAYS), a bounded amount; never fatal to the sweep."""
