@@ -1,7 +1,8 @@
 """Strict JSON both ways (pure): no ``NaN`` or ``Infinity``, and nesting of at most 32 levels.
 
 Python's ``json`` reads ``NaN`` and ``Infinity`` (which no other JSON reader accepts) and recurses once per level,
-so a body of ``[[[[…`` ends in a ``RecursionError``. ``loads`` counts the depth first (when the brackets could reach it), in one pass over the
+so a body of ``[[[[…`` ends in a ``RecursionError``. ``loads`` counts the depth first (when there are brackets enough
+to pass the limit), in one pass over the
 brackets outside strings, and refuses non-finite constants; ``dumps`` never writes them.
 """
 
