@@ -2,8 +2,7 @@
 
 Python's ``json`` reads ``NaN`` and ``Infinity`` (which no other JSON reader accepts) and recurses once per level,
 so a body of ``[[[[…`` ends in a ``RecursionError``. ``loads`` counts the depth first (when there are brackets enough
-to pass the limit), in one pass over the
-brackets outside strings, and refuses non-finite constants; ``dumps`` never writes them.
+to pass the limit), from the brackets outside strings, and refuses non-finite constants; ``dumps`` never writes them.
 """
 
 from __future__ import annotations
@@ -15,23 +14,26 @@ from typing import Any
 
 MAX_DEPTH = 32
 _STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_BRACKETS = re.compile(rb"[\[\]{}]")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_PAIRS = re.compile(rb"\[\]|\{\}")
 
 
 class JSONRefusedError(ValueError):
     """Raised for JSON that is malformed, too deep, or holds NaN or Infinity; the message says which."""
 
 
-def depth_of(text: bytes) -> int:
-    """The deepest nesting of arrays and objects in ``text`` (brackets inside strings do not count)."""
-    deepest = level = 0
-    for bracket in _BRACKETS.findall(_STRINGS.sub(b"", text)):
-        if bracket in (b"[", b"{"):
-            level += 1
-            deepest = max(deepest, level)
-        else:
-            level -= 1
-    return deepest
+def depth_of(text: bytes, limit: int) -> int:
+    """The deepest nesting of arrays and objects in ``text`` (brackets inside strings do not count), or a number
+    over ``limit`` once it passes it. Each pass (C speed) removes the innermost pairs, so a document ``d`` deep takes
+    ``d`` passes. Unbalanced brackets stop the count: ``json.loads`` then refuses the text itself."""
+    shape = _STRINGS.sub(b"", text).translate(None, _NOT_BRACKETS)
+    depth = 0
+    while shape and depth <= limit:
+        inner = _PAIRS.sub(b"", shape)
+        if len(inner) == len(shape):
+            break
+        shape, depth = inner, depth + 1
+    return depth
 
 
 def _refuse_constant(name: str) -> Any:
@@ -42,7 +44,7 @@ def loads(data: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     """Parse JSON strictly; ``JSONRefusedError`` says what is wrong."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     # Every level opens a bracket: a document with few brackets (a stored record) is not walked at all.
-    if raw.count(b"[") + raw.count(b"{") > max_depth and depth_of(raw) > max_depth:
+    if raw.count(b"[") + raw.count(b"{") > max_depth and depth_of(raw, max_depth) > max_depth:
         raise JSONRefusedError(f"JSON is nested deeper than {max_depth} levels")
     try:
         return json.loads(raw, parse_constant=_refuse_constant)
