@@ -53,7 +53,7 @@ def finished_type(batch_state: str, objects: dict[str, Any]) -> str:
 
 def utc_stamp(moment: datetime) -> str:
     """``2026-01-01T00:00:00Z``."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")[:19] + "Z"  # isoformat: quicker than strftime
 
 
 def build_event(

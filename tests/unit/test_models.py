@@ -6,6 +6,8 @@ import dataclasses
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from jobwatch.ci import xmldoc
 from jobwatch.ci.models import Job, format_ci_time, is_valid_job_id, parse_ci_time, parse_response
@@ -72,6 +74,15 @@ class TestTimes:
         value = datetime(2022, 6, 27, 15, 23, 10, 999, tzinfo=CST)
         assert format_ci_time(value) == "2022-06-27T15:23:10+0800"
         assert parse_ci_time(format_ci_time(value)) == value.replace(microsecond=0)
+
+    @given(
+        st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9998, 12, 31)),
+        st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59),
+    )
+    def test_format_matches_strftime(self, moment: datetime, minutes: int) -> None:
+        """format_ci_time writes what strftime's %Y-%m-%dT%H:%M:%S%z would, for any offset."""
+        value = moment.replace(tzinfo=timezone(timedelta(minutes=minutes)))
+        assert format_ci_time(value) == value.strftime("%Y-%m-%dT%H:%M:%S%z")
 
     def test_naive_time_refused(self) -> None:
         """A naive datetime cannot be sent to CI."""

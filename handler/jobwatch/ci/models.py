@@ -27,7 +27,6 @@ JOB_TYPES = ("Workflow", "Job")
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 _TEXTS = frozenset({"Code", "Message", "Type", "Name", "JobId", "State", "CreationTime", "StartTime", "EndTime"})
-_CI_TIME = "%Y-%m-%dT%H:%M:%S%z"
 _CI_TIME_RE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:([+-]\d\d):?(\d\d)|Z)", re.ASCII)
 
 
@@ -54,9 +53,11 @@ def parse_ci_time(text: str | None) -> datetime | None:
 
 def format_ci_time(value: datetime) -> str:
     """An aware datetime in CI's format: whole seconds, offset without a colon."""
-    if value.tzinfo is None:
+    if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("CI times must be timezone-aware")
-    return value.strftime(_CI_TIME)
+    # isoformat, not strftime: strftime goes through the time module and the import machinery on every call.
+    text = value.isoformat(timespec="seconds")
+    return text[:19] + text[19:].replace(":", "")
 
 
 def is_valid_job_id(job_id: str) -> bool:
