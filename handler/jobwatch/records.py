@@ -18,7 +18,7 @@ from .errors import InvalidInputError, StoreError
 from .store.base import ObjectStore
 
 # what only the latest summary keeps: the next sweep starts from it, and it grows with the active jobs
-STATE_KEYS = ("known", "stuckReported", "badEntries", "retentionCursor", "listEdges")
+STATE_KEYS = ("known", "born", "stuckReported", "badEntries", "retentionCursor", "listEdges")
 LATEST_SUMMARY = "sweeps/latest.json"
 EVENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 

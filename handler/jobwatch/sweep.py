@@ -13,17 +13,18 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from . import events as ev
 from . import history
-from .ci.models import ACTIVE_STATES, DescribeResult, Job
+from .ci.models import ACTIVE_STATES, JOB_TYPES, DescribeResult, Job
 from .ci.windows import edges_for
 from .config import Settings
 from .deadline import Deadline
 from .errors import JobwatchError, StoreError
+from .leavers import Leavers, born_of
 from .overview import Overview
 from .pipeline import Outcome, Pipeline
 from .records import Records
@@ -36,6 +37,9 @@ HISTORY_MARGIN = timedelta(minutes=1)
 HEARTBEAT = timedelta(minutes=10)  # a quiet sweep stores no summary unless the stored one is older than this
 # Retention reads a slice of the store: once in this while, and on each sweep while a slice leaves work behind.
 RETENTION_EVERY = timedelta(minutes=10)
+EARLY_DESCRIBES = 4  # describes of jobs that left the list, in flight while the listing goes on
+# (job type, window start, window end, the window's jobs): one window of a listing is complete
+WindowDone = Callable[[str, datetime | None, datetime | None, list[Job]], None]
 
 
 class CISource(ObjectSource, Protocol):
@@ -45,7 +49,12 @@ class CISource(ObjectSource, Protocol):
     skipped_entries: set[str]
 
     def list_jobs(
-        self, *, job_types: Sequence[str] = ..., edges: Mapping[str, Sequence[datetime]] | None = None, **filters: Any
+        self,
+        *,
+        job_types: Sequence[str] = ...,
+        edges: Mapping[str, Sequence[datetime]] | None = None,
+        on_window: WindowDone | None = None,
+        **filters: Any,
     ) -> list[Job]: ...
 
     def describe(
@@ -94,6 +103,7 @@ class Sweeper:
         stuck_reported: set[str] = set(prev.get("stuckReported") or [])
         baselined = bool(prev.get("baselined"))
         history_from: str | None = prev.get("historyFrom")
+        prev_born = _born_from(prev.get("born"))
         errors: list[str] = []
 
         watches = {w["jobId"]: w for w in self.records.watches()}
@@ -105,15 +115,10 @@ class Sweeper:
         ) as pipeline:
             try:
                 edges = _edges_from(prev.get("listEdges"))
-                observed = self._discover(history_from if baselined else None, edges, deadline)
-                pipeline.feed(observed.values())  # recorded while the jobs that left the list are described
-                pending = [i for i in (*known, *watches, *extra_ids) if i not in observed]
-                # Past the deadline the describe waits for the next sweep, and this one stays incomplete.
-                if pending and not deadline.expired(self.margin):
-                    result = self.ci.describe(dict.fromkeys(pending), deadline=deadline, on_jobs=pipeline.feed)
-                    missing = result.non_exist_job_ids
-                    pending = []
-                discovered = not pending
+                born = {i: t for i, t in prev_born.items() if i in known}
+                observed, missing, discovered = self._find(
+                    pipeline, [*known, *watches, *extra_ids], history_from if baselined else None, edges, born, deadline
+                )
             except JobwatchError as exc:
                 errors.append(f"{exc.code}: {exc}")
                 log.warning("sweep discovery failed: %s", exc)
@@ -165,6 +170,8 @@ class Sweeper:
             "baselined": baselined or complete,
             "historyFrom": started.isoformat() if complete else history_from,
             "known": known,
+            # when each known job was created: a listing window that covers it without listing it has seen it leave
+            "born": _born_for(known, prev_born, observed),
             "stuckReported": sorted(stuck_reported & set(known)),
             "objectsOffset": offset,
             "badEntries": sorted(reported_bad | set(new_bad))[-1000:],
@@ -205,7 +212,7 @@ class Sweeper:
         if any((summary.get("retention") or {}).values()):  # something aged out and was deleted
             return False
         same = ("known", "stuckReported", "baselined", "objectsOffset", "badEntries", "nonExistJobIds", "activeJobs",
-                "listEdges", "retentionAt")  # fmt: skip
+                "listEdges", "retentionAt", "born")  # fmt: skip
         if any(summary.get(k) != prev.get(k) for k in same):
             return False
         return _within(prev.get("startedAt"), self.now(), HEARTBEAT)
@@ -278,19 +285,64 @@ class Sweeper:
         }  # fmt: skip
         return summary, offset
 
+    def _find(
+        self,
+        pipeline: Pipeline,
+        wanted: list[str],
+        history_from: str | None,
+        edges: dict[str, list[datetime]],
+        born: dict[str, int],
+        deadline: Deadline,
+    ) -> tuple[dict[str, Job], tuple[str, ...], bool]:
+        """List, and describe the ``wanted`` jobs the listing did not show: (listed jobs, the IDs CI says do not
+        exist, whether every wanted job was found). Each window's jobs go to the pipeline as it arrives, and the
+        known jobs a window shows to have left the list are described while the listing goes on."""
+        since = datetime.fromisoformat(history_from) - HISTORY_MARGIN if history_from else None
+        leavers = Leavers(born, JOB_TYPES, before=since)
+        early: list[tuple[list[str], Future[DescribeResult]]] = []
+        with ThreadPoolExecutor(EARLY_DESCRIBES, thread_name_prefix="leavers") as pool:
+
+            def active(kind: str, start: datetime | None, end: datetime | None, jobs: list[Job]) -> None:
+                pipeline.feed(jobs)
+                left = leavers.window(kind, start, end, jobs)
+                if left and not deadline.expired(self.margin):
+                    early.append((left, pool.submit(self.ci.describe, left, deadline=deadline, on_jobs=pipeline.feed)))
+
+            listed = self._discover(since, edges, deadline, active, lambda *window: pipeline.feed(window[3]))
+        described: set[str] = set()
+        missing: list[str] = []
+        for ids, future in early:
+            try:
+                result = future.result()
+            except JobwatchError as exc:  # described again below, with the rest
+                log.info("describe of %d jobs that left the list failed: %s", len(ids), exc)
+                continue
+            described.update(ids)
+            missing += result.non_exist_job_ids
+        pending = [i for i in wanted if i not in listed and i not in described]
+        if pending:
+            if deadline.expired(self.margin):  # the describe waits for the next sweep; this one stays incomplete
+                return listed, tuple(missing), False
+            result = self.ci.describe(dict.fromkeys(pending), deadline=deadline, on_jobs=pipeline.feed)
+            missing += result.non_exist_job_ids
+        return listed, tuple(missing), True
+
     def _discover(
-        self, history_from: str | None, edges: dict[str, list[datetime]], deadline: Deadline
+        self,
+        since: datetime | None,
+        edges: dict[str, list[datetime]],
+        deadline: Deadline,
+        on_active: WindowDone,
+        on_recent: WindowDone,
     ) -> dict[str, Job]:
-        """Active jobs of both types (in creation-time windows, side by side), plus every job created since the
-        last sweep began (less a margin)."""
+        """Active jobs of both types (in creation-time windows, side by side), plus every job created ``since``."""
         if not self.settings.watch_all:
             return {}
         calls: list[Callable[[], list[Job]]] = [
-            lambda: self.ci.list_jobs(states=ACTIVE_STATES, edges=edges, deadline=deadline)
+            lambda: self.ci.list_jobs(states=ACTIVE_STATES, edges=edges, deadline=deadline, on_window=on_active)
         ]
-        if history_from:
-            since = datetime.fromisoformat(history_from) - HISTORY_MARGIN
-            calls.append(lambda: self.ci.list_jobs(start_creation_time=since, deadline=deadline))
+        if since is not None:
+            calls.append(lambda: self.ci.list_jobs(start_creation_time=since, deadline=deadline, on_window=on_recent))
         with ThreadPoolExecutor(len(calls), thread_name_prefix="discover") as pool:
             results = list(pool.map(lambda call: call(), calls))
         return {job.job_id: job for jobs in results for job in jobs}
@@ -410,6 +462,19 @@ def _list_edges(jobs: Iterable[Job]) -> dict[str, list[str]]:
             times.setdefault(job.type, []).append(job.creation_time)
     found = {kind: [e.isoformat() for e in edges_for(ts)] for kind, ts in sorted(times.items())}
     return {kind: edges for kind, edges in found.items() if edges}
+
+
+def _born_from(stored: Any) -> dict[str, int]:
+    """The stored creation times; anything unreadable is dropped (that job is then described after the listing)."""
+    if not isinstance(stored, dict):
+        return {}
+    return {str(k): v for k, v in stored.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+
+def _born_for(known: Mapping[str, str], before: Mapping[str, int], observed: Mapping[str, Job]) -> dict[str, int]:
+    """Creation times of the known jobs: as stored before, else as observed now."""
+    found = born_of(observed[i] for i in known if i not in before and i in observed)
+    return {i: before[i] if i in before else found[i] for i in known if i in before or i in found}
 
 
 def _edges_from(stored: Any) -> dict[str, list[datetime]]:

@@ -426,3 +426,40 @@ def test_dated_summaries_stay_small(emulator: CIEmulator, ports: Ports) -> None:
     latest = json.loads(store.get("sweeps/latest.json") or b"")
     assert len(latest["known"]) == 200 and "known" not in json.loads(store.get(dated) or b"")
     assert len(store.get(dated) or b"") < 2000
+
+
+class OrderedClient(CIClient):
+    """The real client, noting when each request starts and ends."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.timeline: list[tuple[str, str]] = []  # (op, "start" | "end"), in order
+
+    def _send_once(self, op: str, *args: Any) -> bytes:
+        self.timeline.append((op, "start"))
+        try:
+            return super()._send_once(op, *args)
+        finally:
+            self.timeline.append((op, "end"))
+
+
+def test_jobs_that_left_are_described_while_listing_goes_on(emulator: CIEmulator, tmp_path: Path) -> None:
+    """Known jobs a finished listing window no longer shows are described before the last window is listed."""
+    made = emulator.book.preload(600, seed=4, spread=6 * 3600, duration=(10**6, 2 * 10**6))
+    settings = Settings.from_env(
+        {"JOBWATCH_CI_ENDPOINT": emulator.url, "JOBWATCH_CI_BUCKET": "b-1250000000", "JOBWATCH_TRACK_OBJECTS": "false"}
+    )
+    client = OrderedClient(emulator.url, CREDENTIALS, max_workers=2)  # two at a time: the windows take rounds
+    records = Records(FileStore(tmp_path))
+    clock = lambda: datetime.fromtimestamp(emulator.clock(), timezone.utc)  # noqa: E731
+    Sweeper(settings, client, records, now=clock).run(Deadline.after(60))
+    for job in made[:60]:
+        job.running_for = 1.0  # ended long ago
+    emulator.clock.advance(60)
+    client.timeline.clear()
+    summary = Sweeper(settings, client, records, now=clock).run(Deadline.after(60))
+    assert summary["complete"] and summary["transitions"] == 60
+    starts = [op for op, at in client.timeline if at == "start"]
+    last_list = len(starts) - 1 - starts[::-1].index("list")
+    assert "describe" in starts[:last_list], starts
+    assert {records.job(job.job_id)["state"] for job in made[:60]} <= {"Success", "Failed", "Cancel"}

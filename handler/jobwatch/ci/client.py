@@ -80,6 +80,8 @@ Page = tuple[tuple[Job, ...], tuple[str, ...], str, str, tuple[str, ...]]  # ...
 UNKNOWN_ID_CODES = frozenset({"ResourceNotFound", "InvalidArgument", "NoSuchJob", "JobNotExist"})
 _THROTTLE_CODES = frozenset({"SlowDown", "QueueSaturated"})
 T = TypeVar("T")
+# (job type, window start, window end, the window's jobs): one window of a listing is complete
+WindowDone = Callable[[str, datetime | None, datetime | None, list[Job]], None]
 
 
 class CIClient:
@@ -242,16 +244,21 @@ class CIClient:
         *,
         job_types: Sequence[str] = JOB_TYPES,
         edges: Mapping[str, Sequence[datetime]] | None = None,
+        on_window: WindowDone | None = None,
         **filters: Any,
     ) -> list[Job]:
         """Every job of every listed type (both by default); no duplicates. ``edges`` (per type, creation times)
-        cut each type's listing into windows that are fetched side by side (see ``windows``)."""
+        cut each type's listing into windows that are fetched side by side (see ``windows``); ``on_window`` is
+        handed each window's jobs as soon as it is complete (from the worker threads)."""
         start, end = filters.pop("start_creation_time", None), filters.pop("end_creation_time", None)
         tasks = [(t, lo, hi) for t in job_types for lo, hi in windows((edges or {}).get(t, ()), start, end)]
 
         def listing(task: tuple[str, datetime | None, datetime | None]) -> list[Job]:
             kind, lo, hi = task
-            return list(self.iter_jobs(job_type=kind, start_creation_time=lo, end_creation_time=hi, **filters))
+            jobs = list(self.iter_jobs(job_type=kind, start_creation_time=lo, end_creation_time=hi, **filters))
+            if on_window is not None:
+                on_window(kind, lo, hi, jobs)
+            return jobs
 
         pages = self._map(listing, tasks)
         merged: dict[str, Job] = {}
