@@ -3,7 +3,7 @@ building XML) would take the sweep's CPU and GIL, which real CI never does. Driv
 a line, each answered by one JSON line:
 
 ``preload N SEED SPREAD`` → the job IDs; ``end K [FROM]`` (K preloaded jobs end, the first ones or those from
-index FROM); ``advance SECONDS``;
+index FROM); ``revive`` (the ended jobs run again, as before they ended); ``advance SECONDS``;
 ``latency SECONDS``; ``served`` → requests answered per operation; ``quit``.
 """
 
@@ -25,6 +25,7 @@ def serve() -> None:
     with CIEmulator() as emulator:
         print(json.dumps(emulator.url), flush=True)
         made: list[Any] = []
+        ended: dict[int, tuple[Any, float]] = {}  # what "end" changed, for "revive"
         for line in sys.stdin:
             command, *args = line.split()
             answer: Any = "ok"
@@ -35,7 +36,12 @@ def serve() -> None:
             elif command == "end":
                 first = int(args[1]) if len(args) > 1 else 0
                 for job in made[first : first + int(args[0])]:
+                    ended.setdefault(id(job), (job, job.running_for))
                     job.running_for = 1.0  # ended long ago
+            elif command == "revive":
+                for job, running_for in ended.values():
+                    job.running_for = running_for
+                ended.clear()
             elif command == "advance":
                 emulator.clock.advance(float(args[0]))
             elif command == "latency":

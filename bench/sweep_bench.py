@@ -6,9 +6,10 @@ them end and a minute passes. Measured on that same moment:
 
 - the SDK loop: ``cos-python-sdk-v5``'s ``ci_get_inventory_trigger_jobs``, one job after another (what hand-written
   pollers do);
-- jobwatch's timed sweep, warm (an instance that swept before: pooled connections, imports done) and cold (a fresh
-  process: ``import index`` and ``main_handler``, on a copy of the same store);
-- a quiet steady-state sweep right after (nothing new: it should write nothing);
+- jobwatch's timed sweep, warm (an instance that swept before: pooled connections, imports done; the median of five,
+  each on the same moment: the baseline's store restored and the same jobs ended again) and cold (a fresh process:
+  ``import index`` and ``main_handler``, on a copy of the same store);
+- a quiet steady-state sweep right after each timed one (nothing new: it should write nothing; the median);
 - the floor: the rounds of requests the sweep cannot avoid (its listing, then the describe of the jobs that left
   the active list, each packed into the client's pool of requests in flight) × the latency.
 
@@ -88,7 +89,7 @@ def cold_sweep(url: str, store: Path) -> dict[str, Any]:
     return figures
 
 
-def scenario(count: int, latency: float, ended: float = 0.1) -> dict[str, Any]:
+def scenario(count: int, latency: float, ended: float = 0.1, runs: int = 5) -> dict[str, Any]:
     with RemoteEmulator() as emulator, tempfile.TemporaryDirectory() as tmp:
         ids = emulator.ask("preload", count, 3, 6 * 3600)
         settings = Settings.from_env({"JOBWATCH_CI_ENDPOINT": emulator.url, "JOBWATCH_CI_BUCKET": BUCKET,
@@ -106,22 +107,35 @@ def scenario(count: int, latency: float, ended: float = 0.1) -> dict[str, Any]:
             return summary, took, emulator.requests() - requests_before, len(store.written) - writes_before
 
         sweep()  # the baseline: this instance has swept before
-        emulator.ask("end", int(count * ended))
-        emulator.ask("advance", 60)
-        offset[0] += 60
-        shutil.copytree(Path(tmp, "warm"), Path(tmp, "cold"))
+        shutil.copytree(Path(tmp, "warm"), Path(tmp, "baseline"))
         emulator.ask("latency", latency)
-        summary, warm_s, warm_requests, warm_writes = sweep()
-        steady, steady_s, steady_requests, steady_writes = sweep()
+        timed: list[float] = []
+        quiet: list[float] = []
+        for run in range(runs):  # the same moment each time: the baseline's store, the same jobs ending
+            if run:
+                shutil.rmtree(Path(tmp, "warm"))
+                shutil.copytree(Path(tmp, "baseline"), Path(tmp, "warm"))
+                emulator.ask("revive")
+            emulator.ask("end", int(count * ended))
+            emulator.ask("advance", 60)
+            offset[0] += 60
+            if not run:
+                shutil.copytree(Path(tmp, "warm"), Path(tmp, "cold"))
+            summary, warm_s, warm_requests, warm_writes = sweep()
+            steady, steady_s, steady_requests, steady_writes = sweep()
+            assert summary["complete"] and steady["complete"], (summary, steady)
+            timed.append(warm_s)
+            quiet.append(steady_s)
         cold = cold_sweep(emulator.url, Path(tmp, "cold"))
         requests = dict(summary["ciRequests"])
         pool = client.pacer.limit
         rounds = math.ceil(requests.get("list", 0) / pool) + math.ceil(requests.get("describe", 0) / pool)
         sdk_s = sdk_loop(emulator.url, ids)
-        assert summary["complete"] and steady["complete"] and cold["ok"], (summary, steady, cold)
+        assert cold["ok"], cold
         return {
-            "jobs": count, "ended": summary["transitions"], "sdk_s": sdk_s, "sdk_requests": count,
-            "warm_s": warm_s, "cold_s": cold["wall"], "cold_import_s": cold["import"], "steady_s": steady_s,
+            "jobs": count, "ended": summary["transitions"], "sdk_s": sdk_s, "sdk_requests": count, "runs": runs,
+            "warm_s": statistics.median(timed), "warm_range": (min(timed), max(timed)), "cold_s": cold["wall"],
+            "cold_import_s": cold["import"], "steady_s": statistics.median(quiet),
             "floor_s": rounds * latency, "rounds": rounds, "requests": warm_requests, "writes": warm_writes,
             "steady_requests": steady_requests, "steady_writes": steady_writes, "rss_mb": cold["rssMB"], "pool": pool,
         }  # fmt: skip
@@ -220,7 +234,10 @@ def write(results: list[dict[str, Any]], imports: str, args: argparse.Namespace)
         f"left the active list, each packed into the client's {results[0]['pool']} requests in flight) × the latency. "
         "The quiet sweep",
         "follows at once and finds nothing new. Cold: a fresh process that imports the handler and runs one timer",
-        "invocation, on a copy of the same store.",
+        "invocation, on a copy of the same store. Warm and quiet: medians of "
+        f"{results[0]['runs']} runs on the same moment (warm ranges: "
+        + ", ".join(f"N={r['jobs']:,} {r['warm_range'][0]:.3f}–{r['warm_range'][1]:.3f} s" for r in results)
+        + ").",
         "",
         HEADER,
         "|" + "|".join("---" for _ in HEADER.split("|")[1:-1]) + "|",
