@@ -31,6 +31,9 @@ EVENTS_KEY = "index/events.json"
 RECENT = 500
 LINE_FIELDS = ("type", "name", "state", "creationTime", "startTime", "endTime", "objects", "nonExistent")
 _lock = threading.Lock()
+# The index documents as this process last wrote them, each with its parsed form: a warm instance's next fold finds
+# the same bytes in the store (unless another sweep wrote since) and skips parsing a document of every job again.
+_kept: dict[str, tuple[bytes, dict[str, Any]]] = {}
 
 
 def line_of(record: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +84,7 @@ class Overview:
     ) -> None:
         """Fold one sweep's observations into the indexes (rebuilding a missing one first)."""
         with _lock:
-            jobs = self.jobs()
+            jobs = self._for_update(JOBS_KEY)
             if jobs is None or not jobs.get("complete"):
                 jobs = self._rebuild_jobs(jobs, deadline)
             lines: dict[str, Any] = jobs["jobs"]
@@ -104,12 +107,32 @@ class Overview:
             if changed or jobs.get("rebuilt"):
                 jobs.pop("rebuilt", None)
                 jobs["updatedAt"] = now.isoformat()
-                self.records.store.put(JOBS_KEY, dumps(jobs))
-            if event_list or self.events() is None:
+                self._write(JOBS_KEY, jobs)
+            if event_list or self._for_update(EVENTS_KEY, keep=True) is None:
                 self._fold_events(event_list, deadline, now)
 
+    def _for_update(self, key: str, *, keep: bool = False) -> dict[str, Any] | None:
+        """An index document to change and write back (None when missing or unreadable: it is rebuilt). ``keep``:
+        only looking; the parsed document stays for the next call."""
+        try:
+            data = self.records.store.get(key)
+            if data is None:
+                return None
+            kept = _kept.pop(key, None)  # used once: the caller changes it
+            document = kept[1] if kept is not None and kept[0] == data else self.records.parse(key, data)
+        except JobwatchError:
+            return None
+        if keep:
+            _kept[key] = (data, document)
+        return document
+
+    def _write(self, key: str, document: dict[str, Any]) -> None:
+        data = dumps(document)
+        self.records.store.put(key, data)
+        _kept[key] = (data, document)
+
     def _fold_events(self, changed: list[dict[str, Any]], deadline: Deadline, now: datetime) -> None:
-        index = self.events()
+        index = self._for_update(EVENTS_KEY)
         if index is None or not index.get("complete"):
             index = self._rebuild_events(index, deadline)
         known: dict[str, str] = index["statuses"]
@@ -127,13 +150,15 @@ class Overview:
         index["recent"] = _newest(recent.values())
         index["counts"] = _count(known.values())
         index["updatedAt"] = now.isoformat()
-        self.records.store.put(EVENTS_KEY, dumps(index))
+        self._write(EVENTS_KEY, index)
 
     def forget(self, event_ids: list[str], now: datetime) -> None:
         """Drop deleted events from the events index (retention)."""
         with _lock:
-            index = self.events()
-            if index is None or not event_ids:
+            if not event_ids:
+                return
+            index = self._for_update(EVENTS_KEY)
+            if index is None:
                 return
             for event_id in event_ids:
                 index["statuses"].pop(event_id, None)
@@ -141,7 +166,7 @@ class Overview:
             index["recent"] = [e for e in index.get("recent") or [] if e.get("id") not in set(event_ids)]
             index["counts"] = _count(index["statuses"].values())
             index["updatedAt"] = now.isoformat()
-            self.records.store.put(EVENTS_KEY, dumps(index))
+            self._write(EVENTS_KEY, index)
 
     # --- rebuilds, resumable --------------------------------------------------------------------
 

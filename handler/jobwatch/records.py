@@ -43,8 +43,11 @@ class Records:
     def load(self, key: str) -> dict[str, Any] | None:
         """The JSON object stored at ``key``; None when absent, ``StoreError`` when it is not a JSON object."""
         data = self.store.get(key)
-        if data is None:
-            return None
+        return None if data is None else self.parse(key, data)
+
+    @staticmethod
+    def parse(key: str, data: bytes) -> dict[str, Any]:
+        """The JSON object ``data`` (stored at ``key``) holds; ``StoreError`` when it is not one."""
         try:
             document = jsoncodec.loads(data, max_depth=256)
         except ValueError as exc:

@@ -108,6 +108,23 @@ def test_lost_line_heals(emulator: CIEmulator, tmp_path: Path) -> None:
     assert healed is not None and healed["jobs"][job.job_id]["state"] == "Running"
 
 
+def test_fold_reads_what_another_writer_stored(emulator: CIEmulator, tmp_path: Path) -> None:
+    """A warm instance reuses the index it wrote only while the store holds those bytes: another writer's change is
+    folded into, not written over."""
+    (job,) = emulator.book.preload(1, seed=53, duration=(50, 60))
+    ports = build_ports(emulator, tmp_path / "store")
+    handle({"action": "sweep"}, {}, ports=ports)
+    index = ports.records.load(JOBS_KEY)
+    assert index is not None
+    index["jobs"]["bOtherWriter"] = {"state": "Running", "name": "theirs"}
+    ports.records.store.put(JOBS_KEY, __import__("json").dumps(index).encode())
+    emulator.clock.advance(120)  # the job ends: this sweep writes the index again
+    handle({"action": "sweep"}, {}, ports=ports)
+    folded = ports.records.load(JOBS_KEY)
+    assert folded is not None and folded["jobs"][job.job_id]["state"] in ("Success", "Failed", "Cancel")
+    assert folded["jobs"]["bOtherWriter"]["name"] == "theirs"
+
+
 def test_dead_letters_and_replay_in_the_index(counted: tuple[Ports, CountingStore], emulator: CIEmulator) -> None:
     """Events that ran out of retries are listed as failed from the index; a replay moves one back to pending."""
     ports, _ = counted
