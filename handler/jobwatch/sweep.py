@@ -37,7 +37,8 @@ HISTORY_MARGIN = timedelta(minutes=1)
 HEARTBEAT = timedelta(minutes=10)  # a quiet sweep stores no summary unless the stored one is older than this
 # Retention reads a slice of the store: once in this while, and on each sweep while a slice leaves work behind.
 RETENTION_EVERY = timedelta(minutes=10)
-EARLY_DESCRIBES = 4  # describes of jobs that left the list, in flight while the listing goes on
+EARLY_DESCRIBES = 16  # describes of jobs that left the list, in flight while the listing goes on
+EARLY_BATCH = 10  # job IDs per such describe (one request)
 # (job type, window start, window end, the window's jobs): one window of a listing is complete
 WindowDone = Callable[[str, datetime | None, datetime | None, list[Job]], None]
 
@@ -305,8 +306,11 @@ class Sweeper:
             def active(kind: str, start: datetime | None, end: datetime | None, jobs: list[Job]) -> None:
                 pipeline.feed(jobs)
                 left = leavers.window(kind, start, end, jobs)
-                if left and not deadline.expired(self.margin):
-                    early.append((left, pool.submit(self.ci.describe, left, deadline=deadline, on_jobs=pipeline.feed)))
+                for i in range(0, len(left), EARLY_BATCH):  # a describe request each, all at once (the pacer limits)
+                    if deadline.expired(self.margin):
+                        break
+                    ids = left[i : i + EARLY_BATCH]
+                    early.append((ids, pool.submit(self.ci.describe, ids, deadline=deadline, on_jobs=pipeline.feed)))
 
             listed = self._discover(since, edges, deadline, active, lambda *window: pipeline.feed(window[3]))
         described: set[str] = set()
