@@ -88,11 +88,14 @@ def s3_store(moto_endpoint: str) -> S3Store:
     )
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(params=["file", "file-linked", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
-    """Each store backend in turn: the folder, and S3 (moto server)."""
-    if request.param == "file":
-        return FileStore(tmp_path / "store")
+    """Each store backend in turn: the folder (creating by unnamed file where Linux allows, and by a temporary
+    file as on other systems), and S3 (moto server)."""
+    if request.param.startswith("file"):
+        folder = FileStore(tmp_path / "store")
+        folder._anonymous = request.param == "file" and folder._anonymous
+        return folder
     return request.getfixturevalue("s3_store")  # type: ignore[no-any-return]
 
 

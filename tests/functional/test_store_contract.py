@@ -97,6 +97,33 @@ class TestFileStore:
         store.put("jobs/b.json", b"2")
         assert store.create("jobs/c.json", b"3") and store.get("jobs/b.json") == b"2"
 
+    def test_create_after_folder_removed(self, tmp_path: Path) -> None:
+        """A create into a folder removed since the store last wrote there makes it again."""
+        import shutil
+
+        store = FileStore(tmp_path)
+        store.create("events/a.json", b"1")
+        shutil.rmtree(tmp_path / "events")
+        assert store.create("events/b.json", b"2") and not store.create("events/b.json", b"3")
+        assert store.get("events/b.json") == b"2"
+
+    def test_create_where_unnamed_files_are_refused(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Where the file system refuses O_TMPFILE, creates go by a temporary file, still exactly once."""
+        import errno
+        import os
+
+        real_open = os.open
+
+        def refusing(path: str, flags: int, *args: int) -> int:
+            if flags & getattr(os, "O_TMPFILE", 0) == getattr(os, "O_TMPFILE", -1):
+                raise OSError(errno.EOPNOTSUPP, "not here")
+            return real_open(path, flags, *args)
+
+        monkeypatch.setattr(os, "open", refusing)
+        store = FileStore(tmp_path)
+        assert store.create("events/e.json", b"1") and not store.create("events/e.json", b"2")
+        assert store.get("events/e.json") == b"1" and not store._anonymous
+
     def test_no_temp_files_left(self, tmp_path: Path) -> None:
         """Atomic writes leave no temporary files behind, and list() never shows one."""
         store = FileStore(tmp_path)

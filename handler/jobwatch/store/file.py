@@ -1,4 +1,5 @@
-"""The embedded default store: a local folder. Atomic writes by rename, exclusive creates by hard link."""
+"""The embedded default store: a local folder. Atomic writes by rename; exclusive creates by hard link, of an unnamed
+file (O_TMPFILE) where the system allows, else of a temporary one."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ TMP_PREFIX = ".tmp-"
 TEMP_MAX_AGE = 600.0  # seconds: a temporary file this old belongs to a writer that was killed
 # A full disk or quota, or a flaky device, can pass: the sweep's work waits for a later one. Anything else
 # (permissions, a file where a folder should be) needs someone to fix it.
+# O_TMPFILE or the /proc link refused: not this file system or not this system (the classic create is used).
+_NO_ANONYMOUS = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.EXDEV, errno.EPERM, errno.ENOENT, errno.ENOTDIR}
 _TRANSIENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EAGAIN, errno.EINTR, errno.ENOMEM}
 
 
@@ -31,6 +34,7 @@ class FileStore:
         self.root = Path(root).resolve()
         self._root = str(self.root).rstrip("/")  # "" for the file system's root: keys then start with "/"
         self._folders: set[str] = set()  # made (or found) already: one mkdir per folder, not per write
+        self._anonymous = hasattr(os, "O_TMPFILE")  # creates by unnamed file and link, until the system refuses
 
     def _path(self, key: str) -> str:
         # Checked by its parts, not resolve(): a sweep maps hundreds of keys, and resolve() asks the disk each time.
@@ -39,11 +43,14 @@ class FileStore:
             raise StoreError(f"key {key!r} leaves the store root")
         return f"{self._root}/{key}"
 
-    def _write_temp(self, path: str, data: bytes) -> str:
-        folder, _, _ = path.rpartition("/")
+    def _ensure(self, folder: str) -> None:
         if folder not in self._folders:
             os.makedirs(folder, exist_ok=True)
             self._folders.add(folder)
+
+    def _write_temp(self, path: str, data: bytes) -> str:
+        folder, _, _ = path.rpartition("/")
+        self._ensure(folder)
         tmp = f"{folder}/{TMP_PREFIX}{uuid.uuid4().hex}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         try:
@@ -53,9 +60,7 @@ class FileStore:
                 os.makedirs(folder, exist_ok=True)
                 fd = os.open(tmp, flags, 0o644)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                _write_all(fd, data)
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -100,6 +105,10 @@ class FileStore:
 
     def create(self, key: str, data: bytes) -> bool:
         path = self._path(key)
+        if self._anonymous:
+            made = self._create_anonymous(key, path, data)
+            if made is not None:
+                return made
         try:
             tmp = self._write_temp(path, data)
         except OSError as exc:
@@ -116,6 +125,38 @@ class FileStore:
             return self._create_excl(path, data)
         finally:
             _unlink(tmp)
+
+    def _create_anonymous(self, key: str, path: str, data: bytes) -> bool | None:
+        """Write an unnamed file (O_TMPFILE) and link it under its name: no temporary name to create, remove, or
+        leave behind when killed; the link fails if the name exists. None where the system cannot (then never
+        again for this store)."""
+        folder = path.rpartition("/")[0]
+        try:
+            self._ensure(folder)
+            fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:  # the folder was removed since: the classic create makes it again
+                self._folders.discard(folder)
+                return None
+            if exc.errno in _NO_ANONYMOUS:
+                self._anonymous = False
+                return None
+            raise _failure("write", key, exc) from exc
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+            # The descriptor's /proc link, followed (AT_SYMLINK_FOLLOW): src_dir_fd only makes os.link use linkat().
+            os.link(f"/proc/self/fd/{fd}", path, src_dir_fd=fd, follow_symlinks=True)
+            return True
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            if exc.errno in _NO_ANONYMOUS:  # no /proc, say
+                self._anonymous = False
+                return None
+            raise _failure("create", key, exc) from exc
+        finally:
+            os.close(fd)
 
     def _create_excl(self, path: str, data: bytes) -> bool:
         """For file systems without hard links: O_EXCL, then write."""
@@ -158,6 +199,12 @@ class FileStore:
 
     def url(self, key: str) -> str:
         return f"file:{self.root / key}"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _unlink(path: str) -> None:
