@@ -75,10 +75,18 @@ def _freeze(value: Any) -> Any:
 
 def thaw(value: Any) -> Any:
     """Frozen data back to plain dicts and lists (for JSON)."""
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is _Deferred:
+        value = value._data()
+        kind = type(value)
+    if kind is MappingProxyType or kind is dict:  # the usual kinds first: the ABC checks below cost more
+        return {k: thaw(v) for k, v in value.items()}
+    if kind is tuple:
+        return [thaw(v) for v in value]
     if isinstance(value, Mapping):
         return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return [thaw(v) for v in value]
     return value
 
 
