@@ -49,14 +49,17 @@ from jobwatch.sweep import Sweeper
 CREDENTIALS = Credentials(TEST_SECRET_ID, TEST_SECRET_KEY)
 ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "demo-1250000000"
+# Peak RSS from VmHWM, the high-water mark of this program's own memory: getrusage's ru_maxrss survives exec, so in
+# a child of the benchmark it starts at the size of the benchmark process that forked it.
 COLD = """
-import json, resource, sys, time
+import json, sys, time
 began = time.perf_counter()
 import index
 imported = time.perf_counter()
 result = index.main_handler({"Type": "Timer", "TriggerName": "bench"}, {"time_limit_in_ms": 600000})
 done = time.perf_counter()
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+with open("/proc/self/status") as status:
+    rss = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
 print(json.dumps({"import": imported - began, "sweep": done - imported, "ok": result.get("ok"),
                   "jobsSeen": result.get("jobsSeen"), "rssMB": rss}))
 """
