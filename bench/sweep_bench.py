@@ -240,7 +240,7 @@ def write(results: list[dict[str, Any]], imports: str, args: argparse.Namespace)
         "invocation, on a copy of the same store. Warm and quiet: medians of "
         f"{results[0]['runs']} runs on the same moment (warm ranges: "
         + ", ".join(f"N={r['jobs']:,} {r['warm_range'][0]:.3f}–{r['warm_range'][1]:.3f} s" for r in results)
-        + ").",
+        + "). Peak RSS: the cold process's VmHWM.",
         "",
         HEADER,
         "|" + "|".join("---" for _ in HEADER.split("|")[1:-1]) + "|",
