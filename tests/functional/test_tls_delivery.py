@@ -1,7 +1,8 @@
 """The production path: HTTPS webhooks to a pinned address, against a local TLS receiver and a test CA (trustme).
 
 The certificate is checked against the URL's host name while the connection goes to the address the guard
-checked; a wrong-host, an expired and a self-signed certificate are refused and recorded as failed attempts."""
+checked; a wrong-host, an expired and a self-signed certificate are refused and recorded as failed attempts. The CI
+client verifies CI's certificate the same way."""
 
 from __future__ import annotations
 
@@ -214,3 +215,26 @@ def test_dispatcher_records_tls_outcomes(receiver: TLSReceiver, ca_file: str, tm
         assert (ok, failed) == (0, 1) and stored["status"] == "pending"
         assert stored["attempts"][0]["error"].startswith("TLS certificate refused")
         assert stored["targets"]["wh-1"]["nextAttemptAt"] > now.isoformat()
+
+
+def test_ci_client_verifies_certificates(ca: trustme.CA, ca_file: str) -> None:
+    """The CI client checks CI's certificate: one its CA bundle does not trust fails to connect (nothing sent);
+    with the issuing CA trusted, the request goes through."""
+    import urllib3
+
+    from jobwatch.ci import CIClient
+    from jobwatch.config import Credentials
+    from jobwatch.errors import CIConnectionError
+
+    receiver = TLSReceiver(server_context(ca.issue_cert("127.0.0.1")))
+    try:
+        url = f"https://127.0.0.1:{receiver.port}"
+        untrusting = CIClient(url, Credentials("AKIDtest", "key"), max_attempts=1)
+        with pytest.raises(CIConnectionError):
+            untrusting.describe(["b1"])
+        assert receiver.requests == [] and receiver.handshake_errors
+        trusting = CIClient(url, Credentials("AKIDtest", "key"), pool=urllib3.PoolManager(ca_certs=ca_file))
+        trusting.describe(["b1"])
+        assert receiver.requests and receiver.requests[-1].startswith(b"GET /inventorytriggerjob/b1 ")
+    finally:
+        receiver.close()
