@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
@@ -128,6 +128,7 @@ class CIClient:
         self._rng = rng
         self._multi_describe: bool | None = None if describe_batch_size > 1 else False
         self._lock = threading.Lock()
+        self._workers: ThreadPoolExecutor | None = None
         self.requests_sent: Counter[str] = Counter()
         self.skipped_entries: set[str] = set()  # JobsDetail entries CI sent that could not be used
 
@@ -314,10 +315,17 @@ class CIClient:
     # --- internals ----------------------------------------------------------------------------
 
     def _map(self, fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+        """``fn`` over ``items`` on the client's threads; returns (or raises) once every call has ended, so none
+        goes on behind the caller's back. The tasks never map again themselves: the pool cannot starve."""
         if len(items) <= 1 or self._max_workers == 1:
             return [fn(item) for item in items]
-        with ThreadPoolExecutor(min(self._max_workers, len(items)), thread_name_prefix="ci") as pool:
-            return list(pool.map(fn, items))
+        with self._lock:
+            if self._workers is None:  # kept: a warm instance's sweeps do not start their threads anew
+                self._workers = ThreadPoolExecutor(self._max_workers, thread_name_prefix="ci")
+            workers = self._workers
+        futures = [workers.submit(fn, item) for item in items]
+        wait(futures)
+        return [future.result() for future in futures]
 
     def _describe_batch(self, batch: list[str], deadline: Deadline | None) -> tuple[list[Job], list[str]]:
         if len(batch) > 1 and self._multi_describe is not False:
