@@ -75,10 +75,13 @@ class Pipeline:
         self._pool.shutdown(wait=True)
 
     def feed(self, jobs: Iterable[Job]) -> None:
+        judged = []
         for job in jobs:
             due = job.job_id not in self._stuck and self._stuck_due(job, self.now)
             idle = self._known.get(job.job_id) == job.state and job.job_id not in self._watches and not due
-            with self._lock:
+            judged.append((job, due, idle))
+        with self._lock:  # once per batch: a listed window holds a hundred jobs
+            for job, due, idle in judged:
                 if job.job_id in self.fed:
                     continue
                 self.fed[job.job_id] = job
