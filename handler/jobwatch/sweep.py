@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from . import events as ev
 from . import history
 from .ci.models import ACTIVE_STATES, JOB_TYPES, DescribeResult, Job
-from .ci.windows import edges_for
+from .ci.windows import WindowDone, edges_for
 from .config import Settings
 from .deadline import Deadline
 from .errors import JobwatchError, StoreError
@@ -39,8 +39,6 @@ HEARTBEAT = timedelta(minutes=10)  # a quiet sweep stores no summary unless the 
 RETENTION_EVERY = timedelta(minutes=10)
 EARLY_DESCRIBES = 16  # describes of jobs that left the list, in flight while the listing goes on
 EARLY_BATCH = 10  # job IDs per such describe (one request)
-# (job type, window start, window end, the window's jobs): one window of a listing is complete
-WindowDone = Callable[[str, datetime | None, datetime | None, list[Job]], None]
 
 
 class CISource(ObjectSource, Protocol):

@@ -62,7 +62,7 @@ from .models import (
 )
 from .pacing import Pacer
 from .signer import Signer, encode
-from .windows import windows
+from .windows import WindowDone, windows
 
 if TYPE_CHECKING:
     from ..config import Credentials, Settings
@@ -80,8 +80,6 @@ Page = tuple[tuple[Job, ...], tuple[str, ...], str, str, tuple[str, ...]]  # ...
 UNKNOWN_ID_CODES = frozenset({"ResourceNotFound", "InvalidArgument", "NoSuchJob", "JobNotExist"})
 _THROTTLE_CODES = frozenset({"SlowDown", "QueueSaturated"})
 T = TypeVar("T")
-# (job type, window start, window end, the window's jobs): one window of a listing is complete
-WindowDone = Callable[[str, datetime | None, datetime | None, list[Job]], None]
 
 
 class CIClient:

@@ -9,15 +9,19 @@ windows overlap by one second: a job on an edge is listed twice, never missed, a
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from itertools import pairwise
+
+from .models import Job
 
 PER_WINDOW = 80  # jobs a window is cut for: a page holds 100, so jobs created since still fit in one
 MAX_WINDOWS = 50  # per job type; more would queue behind the request pool anyway
 SECOND = timedelta(seconds=1)
 
 Window = tuple[datetime | None, datetime | None]
+# (job type, window start, window end, the window's jobs): one window of a listing is complete
+WindowDone = Callable[[str, datetime | None, datetime | None, list[Job]], None]
 
 
 def edges_for(creation_times: Iterable[datetime], per_window: int = PER_WINDOW) -> list[datetime]:
