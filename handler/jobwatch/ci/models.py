@@ -81,11 +81,10 @@ def thaw(value: Any) -> Any:
     if kind is _Deferred:
         value = value._data()
         kind = type(value)
-    if kind is MappingProxyType or kind is dict:  # the usual kinds first: the ABC checks below cost more
-        return {k: thaw(v) for k, v in value.items()}
     if kind is tuple:
         return [thaw(v) for v in value]
-    if isinstance(value, Mapping):
+    # The usual kinds by type first: the ABC check costs more.
+    if kind is MappingProxyType or kind is dict or isinstance(value, Mapping):
         return {k: thaw(v) for k, v in value.items()}
     return value
 
@@ -185,12 +184,7 @@ class Job:
         """Build from a ``<JobsDetail>`` element; raise ``MalformedXMLError`` without a JobId or State."""
         texts: dict[str, str] = {}
         more = False
-        for child in element:  # one pass, inlined: a page holds 100 jobs of a dozen fields each
-            name = child.tag
-            if not isinstance(name, str):
-                continue
-            if "}" in name:
-                name = name.rpartition("}")[2]
+        for name, child in _named(element):  # one pass: a page holds 100 jobs of a dozen fields each
             if name in _TEXTS:
                 if name not in texts:
                     texts[name] = (child.text or "").strip()
