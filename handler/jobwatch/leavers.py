@@ -53,9 +53,3 @@ class Leavers:
                     self._decided.add(job_id)
                     left.append(job_id)
         return left
-
-    @property
-    def decided(self) -> frozenset[str]:
-        """Every job ``window`` has named so far."""
-        with self._lock:
-            return frozenset(self._decided)

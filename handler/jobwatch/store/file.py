@@ -52,7 +52,7 @@ class FileStore:
         folder, _, _ = path.rpartition("/")
         self._ensure(folder)
         tmp = f"{folder}/{TMP_PREFIX}{uuid.uuid4().hex}"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
         try:
             try:
                 fd = os.open(tmp, flags, 0o644)
@@ -133,7 +133,7 @@ class FileStore:
         folder = path.rpartition("/")[0]
         try:
             self._ensure(folder)
-            fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), 0o644)
+            fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o644)
         except OSError as exc:
             if exc.errno == errno.ENOENT:  # the folder was removed since: the classic create makes it again
                 self._folders.discard(folder)
