@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from devkit.counting import CountingStore
+from devkit.localserver import Serving
 from jobwatch.config import Credentials, Settings
 from jobwatch.deadline import Deadline
 from jobwatch.entry import Ports, handle
@@ -36,8 +36,7 @@ def moto() -> str:
 
     server = make_server("127.0.0.1", 0, DomainDispatcherApplication(create_backend_app), True,
                          request_handler=MotoRequestHandler)  # fmt: skip
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}"
+    return Serving(server).start().url
 
 
 def populate(store: S3Store, jobs: int, events: int) -> None:

@@ -24,14 +24,18 @@ from typing import Any
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from devkit.localserver import LocalServer
+
 
 def new_secret() -> str:
     """A fresh ``whsec_`` secret (24 random bytes)."""
     return "whsec_" + base64.b64encode(os.urandom(24)).decode()
 
 
-class WebhookReceiver:
+class WebhookReceiver(LocalServer):
     """``start()``, ``url``, ``stop()``; ``by_type``, ``duplicates``, ``rejected`` count what arrived."""
+
+    _path = "/hook"
 
     def __init__(self, secret: str, host: str = "127.0.0.1", port: int = 0) -> None:
         self.secret = secret
@@ -44,25 +48,10 @@ class WebhookReceiver:
         self.lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), self._handler())
         self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/hook"
 
     @property
     def duplicates(self) -> int:
         return sum(n - 1 for n in self.seen.values() if n > 1)
-
-    def start(self) -> WebhookReceiver:
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,), daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         receiver = self

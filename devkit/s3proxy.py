@@ -18,11 +18,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from devkit.localserver import LocalServer
+
 _HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "expect", "host"}
 _CODES = {"503": "SlowDown", "500": "InternalError", "403": "AccessDenied"}
 
 
-class FailingProxy:
+class FailingProxy(LocalServer):
     """``start()``, ``url``, ``stop()``; ``fail(kind, ratio)`` and ``heal()`` switch the faults."""
 
     def __init__(self, upstream: str, seed: int = 11) -> None:
@@ -37,24 +39,12 @@ class FailingProxy:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
     def fail(self, kind: str, ratio: float = 1.0) -> None:
         with self._lock:
             self.kind, self.ratio = kind, ratio
 
     def heal(self) -> None:
         self.fail("", 0.0)
-
-    def start(self) -> FailingProxy:
-        threading.Thread(target=self._server.serve_forever, args=(0.1,), daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def _draw(self) -> str | None:
         with self._lock:

@@ -12,7 +12,6 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
@@ -37,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from devkit.apiserver import make_handler
     from devkit.ciemu import TEST_SECRET_ID, TEST_SECRET_KEY, CIEmulator
+    from devkit.localserver import Serving
     from jobwatch.ci import CIClient
     from jobwatch.config import Credentials, Settings
     from jobwatch.entry import Ports, handle
@@ -59,8 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             emulator.clock.advance(20)
             handle({"action": "sweep"}, {}, ports=ports)
         server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(lambda e, c: handle(e, c, ports=ports)))
-        threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True).start()
-        url = f"http://127.0.0.1:{server.server_address[1]}/ui"
+        url = Serving(server, path="/ui").start().url
         options = webdriver.ChromeOptions()
         options.binary_location = chromium
         for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",

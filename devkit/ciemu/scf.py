@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from devkit.localserver import LocalServer
+
 from .server import TEST_SECRET_ID, TEST_SECRET_KEY
 
 MAX_ASYNC_EVENT = 128 * 1024
@@ -33,9 +35,11 @@ class Invocation:
 
 
 @dataclass
-class SCFEmulator:
+class SCFEmulator(LocalServer):
     """``start()``, ``url``, ``stop()``; ``functions`` that exist; ``invocations`` made; ``faults`` to inject, one
     per request: an error code (``InternalError``, ``LimitExceeded``, …) or ``slow:<seconds>``."""
+
+    _poll = 0.05
 
     secret_id: str = TEST_SECRET_ID
     secret_key: str = TEST_SECRET_KEY
@@ -48,24 +52,6 @@ class SCFEmulator:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._lock = threading.Lock()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> SCFEmulator:
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> SCFEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def answer(self, headers: dict[str, str], body: bytes, host: str) -> tuple[int, dict[str, Any]]:
         """(HTTP status, JSON answer) for one API request."""

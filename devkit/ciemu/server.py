@@ -24,6 +24,7 @@ from urllib.parse import unquote, unquote_plus, urlsplit
 
 from lxml import etree
 
+from devkit.localserver import LocalServer
 from jobwatch.ci import signer, xmldoc
 from jobwatch.errors import XMLError
 
@@ -112,8 +113,11 @@ class _QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class CIEmulator:
+class CIEmulator(LocalServer):
     """The emulator: ``start()``, ``url``, ``stop()``; or use it as a context manager."""
+
+    _poll = 0.05
+    _thread_name = "ci-emulator"
 
     def __init__(
         self,
@@ -135,35 +139,10 @@ class CIEmulator:
         # machine with the client it serves, and building every detail afresh cost more CPU than the client spent.
         self._written: dict[str, tuple[tuple[Any, ...], bytes]] = {}
         self._server = _QuietServer((host, port), _handler_for(self))
-        self._thread: threading.Thread | None = None
 
     @property
     def clock(self) -> EmuClock:
         return self.book.clock
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> CIEmulator:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="ci-emulator", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread:
-            self._thread.join(5)
-
-    def __enter__(self) -> CIEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def count(self, counter: Counter[str], key: str) -> None:
         with self._count_lock:

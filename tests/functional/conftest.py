@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from devkit.ciemu import CIEmulator, EmulatedJob
+from devkit.localserver import Serving
 from jobwatch.ci import CIClient
 from jobwatch.config import Credentials
 from jobwatch.entry import Ports, handle
@@ -63,11 +64,8 @@ def moto_endpoint() -> Iterator[str]:
             return list(app(environ, start_response))
 
     server = make_server("127.0.0.1", 0, one_at_a_time, True, request_handler=MotoRequestHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    thread.join(5)
+    with Serving(server) as served:
+        yield served.url
 
 
 def s3_client(endpoint: str) -> Any:

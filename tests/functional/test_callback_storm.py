@@ -10,6 +10,7 @@ from http.server import ThreadingHTTPServer
 
 from devkit.apiserver import make_handler
 from devkit.ciemu import CIEmulator
+from devkit.localserver import Serving
 from jobwatch.entry import Ports, handle
 from tests.functional.apitools import CALLBACK_TOKEN
 
@@ -24,8 +25,8 @@ def test_concurrent_callbacks_refresh_once(api: Ports, emulator: CIEmulator) -> 
     emulator.faults.latency = 0.05  # a sweep takes a while, so the callbacks overlap it
     server = Server(("127.0.0.1", 0), make_handler(lambda e, c: handle(e, c, ports=api)))
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/ci-callback?token={CALLBACK_TOKEN}"
+    served = Serving(server, poll=0.05).start()
+    url = f"{served.url}/ci-callback?token={CALLBACK_TOKEN}"
     answers: list[dict] = []  # type: ignore[type-arg]
     gate = threading.Barrier(20)
 
@@ -41,8 +42,7 @@ def test_concurrent_callbacks_refresh_once(api: Ports, emulator: CIEmulator) -> 
         thread.start()
     for thread in threads:
         thread.join(90)
-    server.shutdown()
-    server.server_close()
+    served.stop()
     assert len(answers) == 20 and {a["status"] for a in answers} == {202}
     ran = [a for a in answers if "jobsSeen" in a["sweep"]]
     assert len(ran) == 1, [a["sweep"] for a in answers]

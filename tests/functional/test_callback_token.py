@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import urllib.request
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 
 from devkit.apiserver import make_handler
 from devkit.ciemu import CIEmulator
+from devkit.localserver import Serving
 from jobwatch.config import Settings
 from jobwatch.entry import Ports, handle
 from jobwatch.errors import ConfigError
@@ -88,16 +88,10 @@ def test_local_api_server_logs_no_query(ports: Ports, monkeypatch: pytest.Monkey
     captured = io.StringIO()
     monkeypatch.setattr("sys.stderr", captured)
     server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(lambda e, c: handle(e, c, ports=ports)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/ci-callback?token={CALLBACK_TOKEN}"
+    with Serving(server) as served:
+        url = f"{served.url}/ci-callback?token={CALLBACK_TOKEN}"
         request = urllib.request.Request(url, data=NOTICE.encode(), headers={"content-type": "application/json"})
         with urllib.request.urlopen(request, timeout=10) as answer:
             assert answer.status == 202
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
     log = captured.getvalue()
     assert "/ci-callback" in log and CALLBACK_TOKEN not in log and "?" not in log

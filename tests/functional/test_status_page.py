@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import ThreadingHTTPServer
@@ -18,6 +17,7 @@ import pytest
 
 from devkit.apiserver import make_handler
 from devkit.ciemu import CIEmulator
+from devkit.localserver import Serving
 from jobwatch.entry import Ports, handle
 from tests.functional.apitools import TOKEN, build_ports
 
@@ -53,11 +53,10 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
     driver.quit()
 
 
-def serve(ports: Ports, shape: str) -> tuple[ThreadingHTTPServer, str]:
+def serve(ports: Ports, shape: str) -> Serving:
     server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(lambda e, c: handle(e, c, ports=ports), shape))
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
+    return Serving(server)
 
 
 @pytest.fixture
@@ -71,10 +70,8 @@ def site(emulator: CIEmulator, tmp_path: Path, request: pytest.FixtureRequest) -
     for step in (40, 40, 40_000, 40_000, 40_000, 40_000, 40_000, 40_000, 40_000, 40_000):
         emulator.clock.advance(step)  # far past every retry: the failing webhook leaves dead letters
         handle({"action": "sweep"}, {}, ports=ports)
-    server, url = serve(ports, getattr(request, "param", "functionurl"))
-    yield ports, url
-    server.shutdown()
-    server.server_close()
+    with serve(ports, getattr(request, "param", "functionurl")) as served:
+        yield ports, served.url
 
 
 def wait(driver: WebDriver, condition: Callable[[WebDriver], Any], timeout: float = 15) -> Any:
