@@ -7,7 +7,8 @@ them end and a minute passes. Measured on that same moment:
 - the SDK loop: ``cos-python-sdk-v5``'s ``ci_get_inventory_trigger_jobs``, one job after another (what hand-written
   pollers do);
 - jobwatch's timed sweep, warm (an instance that swept before: pooled connections, imports done; the median of five,
-  each on the same moment: the baseline's store restored and the same jobs ended again) and cold (a fresh process:
+  each on the same moment: a fresh copy of the baseline's store, written out to disk, and the same jobs ended
+  again) and cold (a fresh process:
   ``import index`` and ``main_handler``, on a copy of the same store);
 - a quiet steady-state sweep right after each timed one (nothing new: it should write nothing; the median);
 - the floor: the rounds of requests the sweep cannot avoid (its listing, then the describe of the jobs that left
@@ -242,7 +243,8 @@ def write(results: list[dict[str, Any]], imports: str, args: argparse.Namespace)
         "The quiet sweep",
         "follows at once and finds nothing new. Cold: a fresh process that imports the handler and runs one timer",
         "invocation, on a copy of the same store. Warm and quiet: medians of "
-        f"{results[0]['runs']} runs on the same moment (warm ranges: "
+        f"{results[0]['runs']} runs on the same moment, each on a fresh copy of the baseline's store written out "
+        "to disk first (warm ranges: "
         + ", ".join(f"N={r['jobs']:,} {r['warm_range'][0]:.3f}–{r['warm_range'][1]:.3f} s" for r in results)
         + "). Peak RSS: the cold process's VmHWM.",
         "",
