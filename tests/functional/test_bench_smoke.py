@@ -8,11 +8,13 @@ from bench import sweep_bench
 
 def test_sweep_bench_scenario_runs() -> None:
     """The SDK loop, the warm, quiet and cold sweeps all run against the emulator process; the quiet sweep writes
-    nothing, and the timed sweep needs far fewer CI requests than the SDK loop."""
+    nothing, the timed sweep needs far fewer CI requests than the SDK loop, and a row without latency (a floor of
+    zero) prints no ratio to it."""
     figures = sweep_bench.scenario(60, latency=0.0)
     assert figures["ended"] == 6 and figures["steady_writes"] == 0
     assert figures["writes"] >= 12 and figures["requests"] * 5 < figures["sdk_requests"]
     assert figures["rss_mb"] > 0 and figures["rounds"] >= 2 and figures["sdk_s"] > 0
+    assert figures["floor_s"] == 0 and "| — |" in sweep_bench.row(figures)
 
 
 def test_import_probe_runs() -> None:
