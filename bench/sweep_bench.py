@@ -206,8 +206,9 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sweep_bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, nargs="+", default=[100, 1000, 5000])
-    parser.add_argument("--latency", type=float, default=0.02,
-                        help="seconds the emulator adds to each answer (0: the sweep's own work, no floor)")  # fmt: skip
+    parser.add_argument(
+        "--latency", type=float, default=0.02, help="seconds the emulator adds to each answer (0: no floor to compare)"
+    )
     parser.add_argument("--write", action="store_true", help="write bench/RESULTS.md and bench/sweep.png")
     args = parser.parse_args(argv)
     print(f"{args.latency * 1000:.0f} ms per CI request; a tenth of the jobs end before the timed sweep", flush=True)
