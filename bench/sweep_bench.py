@@ -8,8 +8,7 @@ them end and a minute passes. Measured on that same moment:
   pollers do);
 - jobwatch's timed sweep, warm (an instance that swept before: pooled connections, imports done; the median of five,
   each on the same moment: a fresh copy of the baseline's store, written out to disk, and the same jobs ended
-  again) and cold (a fresh process:
-  ``import index`` and ``main_handler``, on a copy of the same store);
+  again) and cold (a fresh process: ``import index`` and ``main_handler``, on a copy of the same store);
 - a quiet steady-state sweep right after each timed one (nothing new: it should write nothing; the median);
 - the floor: the rounds of requests the sweep cannot avoid (its listing, then the describe of the jobs that left
   the active list, each packed into the client's pool of requests in flight) × the latency.
