@@ -160,10 +160,11 @@ class Overview:
             index = self._for_update(EVENTS_KEY)
             if index is None:
                 return
-            for event_id in event_ids:
+            gone = set(event_ids)
+            for event_id in gone:
                 index["statuses"].pop(event_id, None)
                 index["open"].pop(event_id, None)
-            index["recent"] = [e for e in index.get("recent") or [] if e.get("id") not in set(event_ids)]
+            index["recent"] = [e for e in index.get("recent") or [] if e.get("id") not in gone]
             index["counts"] = _count(index["statuses"].values())
             index["updatedAt"] = now.isoformat()
             self._write(EVENTS_KEY, index)

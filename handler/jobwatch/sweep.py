@@ -218,9 +218,8 @@ class Sweeper:
 
     def _retain(self, summary: dict[str, Any], prev: dict[str, Any], deadline: Deadline) -> None:
         """A retention slice when one is due (see ``RETENTION_EVERY``); where it stopped goes on in the summary."""
-        carried = ("retentionCursor", "retentionAt", "retentionMore")
-        summary.update({k: prev.get(k) for k in carried})
-        summary["retentionCursor"] = str(prev.get("retentionCursor") or "")
+        summary.update(retentionAt=prev.get("retentionAt"), retentionMore=prev.get("retentionMore"),
+                       retentionCursor=str(prev.get("retentionCursor") or ""))  # fmt: skip
         now = self.now()
         if not prev.get("retentionMore") and _within(prev.get("retentionAt"), now, RETENTION_EVERY):
             return
