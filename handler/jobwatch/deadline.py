@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,17 +34,36 @@ class Deadline:
         return self.remaining() <= margin
 
 
+MAX_SECONDS = 86400.0  # SCF's longest run (an asynchronous invocation) is a day; a larger figure is nonsense
+
+
 def from_context(context: object, started: float, default_seconds: float = 60.0) -> Deadline:
     """The invocation's deadline: ``get_remaining_time_in_millis()`` if callable, else ``time_limit_in_ms``
-    counted from ``started`` (a ``time.monotonic()`` taken on entry), else ``default_seconds`` (local runs)."""
+    counted from ``started`` (a ``time.monotonic()`` taken on entry), else ``default_seconds`` (local runs).
+    A getter that raises, or a figure that is not a finite number of at most a day, counts as missing."""
     if isinstance(context, dict):
         getter = context.get("get_remaining_time_in_millis")
         if callable(getter):
             try:
-                return Deadline.after(float(getter()) / 1000.0)
-            except (TypeError, ValueError):
-                pass
-        limit = context.get("time_limit_in_ms")
-        if isinstance(limit, int | float) and not isinstance(limit, bool) and limit > 0:
-            return Deadline(started + float(limit) / 1000.0)
+                seconds = _seconds(getter())
+            except Exception:  # the platform's object, not ours: any failure means "no figure"
+                seconds = None
+            if seconds is not None:
+                return Deadline.after(seconds)
+        seconds = _seconds(context.get("time_limit_in_ms"))
+        if seconds:  # a limit of zero is no limit SCF sets
+            return Deadline(started + seconds)
     return Deadline(started + default_seconds)
+
+
+def _seconds(millis: object) -> float | None:
+    """Milliseconds as seconds when they are a usable figure: a finite number in [0, a day]."""
+    if isinstance(millis, bool) or not isinstance(millis, int | float):
+        return None
+    try:
+        seconds = float(millis) / 1000.0
+    except OverflowError:  # an int too large for a float
+        return None
+    if not math.isfinite(seconds) or not 0 <= seconds <= MAX_SECONDS:
+        return None
+    return seconds

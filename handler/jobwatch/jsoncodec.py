@@ -1,8 +1,9 @@
 """Strict JSON both ways (pure): no ``NaN`` or ``Infinity``, and nesting of at most 32 levels.
 
-Python's ``json`` reads ``NaN`` and ``Infinity`` (which no other JSON reader accepts) and recurses once per level,
-so a body of ``[[[[…`` ends in a ``RecursionError``. ``loads`` counts the depth first (when there are brackets enough
-to pass the limit), from the brackets outside strings, and refuses non-finite constants; ``dumps`` never writes them.
+Python's ``json`` reads ``NaN`` and ``Infinity`` (which no other JSON reader accepts) and ``1e400`` (as infinity),
+and recurses once per level, so a body of ``[[[[…`` ends in a ``RecursionError``. ``loads`` counts the depth first
+(when there are brackets enough to pass the limit), from the brackets outside strings, and refuses non-finite
+constants and numbers; ``dumps`` never writes them.
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ def _refuse_constant(name: str) -> Any:
     raise JSONRefusedError(f"{name} is not a JSON number")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 is read as infinity
+        raise JSONRefusedError(f"{text[:40]} is too large for a JSON number")
+    return value
+
+
 def loads(data: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     """Parse JSON strictly; ``JSONRefusedError`` says what is wrong."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
@@ -47,7 +55,7 @@ def loads(data: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     if raw.count(b"[") + raw.count(b"{") > max_depth and depth_of(raw, max_depth) > max_depth:
         raise JSONRefusedError(f"JSON is nested deeper than {max_depth} levels")
     try:
-        return json.loads(raw, parse_constant=_refuse_constant)
+        return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite)
     except JSONRefusedError:
         raise
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:

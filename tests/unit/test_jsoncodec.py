@@ -55,3 +55,10 @@ def test_record_sized_document_reads() -> None:
     """A document with more brackets than the limit, but shallow, is read."""
     document = {"history": [{"state": "Running", "at": str(i)} for i in range(300)]}
     assert jsoncodec.loads(json.dumps(document), max_depth=32) == document
+
+
+@pytest.mark.parametrize("body", [b'{"a": 1e400}', b"[-1e999]", b'{"a": NaN}', b"[Infinity]"])
+def test_non_finite_numbers_are_refused(body: bytes) -> None:
+    """A number too large for a double (read by Python as infinity) is refused like NaN and Infinity."""
+    with pytest.raises(jsoncodec.JSONRefusedError):
+        jsoncodec.loads(body)

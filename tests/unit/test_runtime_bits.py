@@ -33,6 +33,24 @@ class TestDeadline:
         """Empty or odd contexts fall back to the default budget."""
         assert 59 < from_context(context, time.monotonic()).remaining() <= 60
 
+    @pytest.mark.parametrize(
+        "context",
+        [
+            {"get_remaining_time_in_millis": lambda: 1 / 0},
+            {"get_remaining_time_in_millis": lambda: float("nan")},
+            {"get_remaining_time_in_millis": lambda: float("inf")},
+            {"get_remaining_time_in_millis": lambda: 1e18},
+            {"get_remaining_time_in_millis": lambda: 10**400},
+            {"time_limit_in_ms": float("inf")},
+            {"time_limit_in_ms": float("nan")},
+            {"time_limit_in_ms": 1e18},
+            {"time_limit_in_ms": -5},
+        ],
+    )
+    def test_unusable_figures_fall_back(self, context: object) -> None:
+        """A getter that raises, or NaN, infinity or an absurd figure, counts as no figure: the default budget."""
+        assert 59 < from_context(context, time.monotonic()).remaining() <= 60
+
     def test_expired_with_margin(self) -> None:
         """expired(margin) is true once less than the margin is left."""
         d = Deadline(10.0, clock=lambda: 8.0)
