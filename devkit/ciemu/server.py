@@ -59,12 +59,16 @@ class EmulatorOptions:
     child_without_state: set[str] = field(default_factory=set)  # these children's entries come without a State
     child_faults: list[str] = field(default_factory=list)  # faults for object listings only, one per request
     job_without_state: set[str] = field(default_factory=set)  # these batch jobs' entries come without a State
+    # these batch jobs' CreationTime in another form: "ms" (with milliseconds), "naive" (no offset), "empty"
+    creation_time_form: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class Faults:
-    """Fault injection. ``script`` entries are used first, one per request:
-    ``"500"``, ``"503"``, ``"429"``, ``"malformed"``, ``"truncated"``, ``"drop"``, ``"slow:<seconds>"``."""
+    """Fault injection. ``by_op`` entries (for one operation: ``describe``, ``list``…) are used first, then ``script``
+    entries, one per request: ``"500"``, ``"503"``, ``"429"``, ``"malformed"``, ``"truncated"``, ``"drop"``,
+    ``"slow:<seconds>"``, and answers that lie: ``"empty"`` (200 with no body), ``"rootless"`` (200 with another root
+    element), ``"trickle:<seconds>"`` (the answer one byte every so many seconds)."""
 
     latency: float = 0.0
     error_ratio: float = 0.0
@@ -75,13 +79,16 @@ class Faults:
     retry_after: int | None = 1
     seed: int = 7
     script: deque[str] = field(default_factory=deque)
+    by_op: dict[str, deque[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
 
-    def next(self) -> str | None:
+    def next(self, op: str = "") -> str | None:
         with self._lock:
+            if self.by_op.get(op):
+                return self.by_op[op].popleft()
             if self.script:
                 return self.script.popleft()
             roll = self._rng.random()
@@ -347,7 +354,7 @@ class CIEmulator(LocalServer):
     def _detail_xml(self, job: EmulatedJob, now: float) -> bytes:
         """The job's JobsDetail, written again only when something it shows changed."""
         shown = (job.state_at(now), job.job_id in self.options.job_without_state, job.type, job.name, job.failure,
-                 repr(job.input), repr(job.operation))  # fmt: skip
+                 repr(job.input), repr(job.operation), self.options.creation_time_form.get(job.job_id))  # fmt: skip
         written = self._written.get(job.job_id)
         if written is None or written[0] != shown:
             written = shown, etree.tostring(self._detail(job, now))
@@ -364,7 +371,7 @@ class CIEmulator(LocalServer):
             "Name": job.name,
             "JobId": job.job_id,
             "State": state,
-            "CreationTime": ci_time(job.created_at),
+            "CreationTime": _created(job.created_at, self.options.creation_time_form.get(job.job_id)),
             "StartTime": ci_time(started),
             "EndTime": ci_time(ended),
             "Input": job.input,
@@ -375,6 +382,16 @@ class CIEmulator(LocalServer):
         element = etree.Element("JobsDetail")
         xmldoc.fill(element, detail)
         return element
+
+
+def _created(epoch: float, form: str | None) -> str:
+    """CI's CreationTime, or one of the other forms a CI answer has been seen to take."""
+    text = ci_time(epoch)
+    if form == "ms":
+        return f"{text[:19]}.{int(epoch * 1000) % 1000:03d}{text[19:]}"
+    if form == "naive":
+        return text[:19]
+    return "" if form == "empty" else text
 
 
 def _iso_cst(epoch: float) -> str:
@@ -501,7 +518,7 @@ def _handler_for(emulator: CIEmulator) -> type[BaseHTTPRequestHandler]:
                 for k, _, v in (item.partition("=") for item in parts.query.split("&") if item)
             ]
             op = _operation(self.command, path, query)
-            fault = emulator.faults.next()
+            fault = emulator.faults.next(op)
             if op in ("list_executions", "list_media_jobs") and emulator.options.child_faults:
                 fault = emulator.options.child_faults.pop(0)
             delay = emulator.faults.latency
@@ -542,6 +559,16 @@ def _handler_for(emulator: CIEmulator) -> type[BaseHTTPRequestHandler]:
             if fault == "malformed":
                 emulator.count(emulator.injected, fault)
                 payload = b"<Response><RequestId>x</RequestId><JobsDetail><JobId>b1</Jo"
+            if fault == "empty":
+                emulator.count(emulator.injected, fault)
+                payload = b""
+            if fault == "rootless":
+                emulator.count(emulator.injected, fault)
+                payload = b"<?xml version='1.0'?><Result><RequestId>x</RequestId></Result>"
+            if fault and fault.startswith("trickle:"):
+                emulator.count(emulator.injected, "trickle")
+                self._trickle(payload, float(fault[8:]))
+                return
             if fault == "truncated":
                 emulator.count(emulator.injected, fault)
                 self.send_response(200)
@@ -574,6 +601,22 @@ def _handler_for(emulator: CIEmulator) -> type[BaseHTTPRequestHandler]:
                 emulator.cancel(path[len(PATH) + 1 :])
                 return b""
             raise CIError(404, "InvalidUrl", "no such API")
+
+        def _trickle(self, payload: bytes, interval: float) -> None:
+            """A whole 200 answer, one byte every ``interval`` seconds (until the client hangs up)."""
+            self.send_response(200)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.flush()
+            try:
+                for i in range(len(payload)):
+                    self.wfile.write(payload[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(interval)
+            except OSError:
+                pass  # the client gave up, as it should
+            self.close_connection = True
 
         def _send(
             self, status: int, body: bytes, req_id: str, trace_id: str = "", error: CIError | None = None

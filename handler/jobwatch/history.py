@@ -14,6 +14,8 @@ CI_FIELDS = (
     "input", "operation", "extra",
 )  # fmt: skip
 
+TIME_FIELDS = ("creationTime", "startTime", "endTime")
+
 
 @dataclass(frozen=True)
 class Observation:
@@ -30,7 +32,7 @@ def observe(stored: dict[str, Any] | None, job: Job, now: datetime) -> Observati
     """Fold one observation of ``job`` into its stored record (None for a job seen the first time)."""
     current = job.to_dict()
     at = now.isoformat()
-    if stored is None or stored.get("nonExistent"):
+    if stored is None:
         record = {
             **current,
             "raw": job.raw,
@@ -39,9 +41,15 @@ def observe(stored: dict[str, Any] | None, job: Job, now: datetime) -> Observati
             "history": [{"state": job.state, "at": at}],
         }
         return Observation(record, True, None, True, 1)
+    revived = bool(stored.get("nonExistent"))
+    if revived:  # CI knows it again (an earlier answer was wrong): the record keeps its history
+        stored = {k: v for k, v in stored.items() if k != "nonExistent"}
+    for name in TIME_FIELDS:  # an empty or unreadable time never replaces a readable one
+        if current[name] is None and stored.get(name) is not None:
+            current[name] = stored[name]
     history = list(stored.get("history") or [])
     previous = stored.get("state")
-    changed = any(stored.get(name) != current[name] for name in CI_FIELDS)
+    changed = revived or any(stored.get(name) != current[name] for name in CI_FIELDS)
     transition = previous != job.state
     if transition:
         history.append({"state": job.state, "at": at})

@@ -56,17 +56,21 @@ class TestTimes:
             ("2022-08-09 14:54:17+0800", datetime(2022, 8, 9, 14, 54, 17, tzinfo=CST)),
             ("2022-06-27T07:23:10+0000", datetime(2022, 6, 27, 7, 23, 10, tzinfo=timezone.utc)),
             ("2022-06-27T15:23:10+08:00", datetime(2022, 6, 27, 15, 23, 10, tzinfo=CST)),
+            ("2022-06-27T15:23:10.250+0800", datetime(2022, 6, 27, 15, 23, 10, 250000, tzinfo=CST)),
+            ("2022-06-27T07:23:10.5Z", datetime(2022, 6, 27, 7, 23, 10, 500000, tzinfo=timezone.utc)),
+            ("2022-06-27T15:23:10", datetime(2022, 6, 27, 15, 23, 10, tzinfo=CST)),
+            ("2022-06-27 15:23:10.123456789", datetime(2022, 6, 27, 15, 23, 10, 123456, tzinfo=CST)),
         ],
     )
     def test_parses_ci_forms(self, text: str, expected: datetime) -> None:
-        """Both the T and the space form parse to aware datetimes."""
+        """The T and space forms, milliseconds, Z, and no offset (CI's own zone, +08:00) parse to aware datetimes."""
         value = parse_ci_time(text)
         assert value == expected
         assert value is not None and value.utcoffset() == expected.utcoffset()
 
-    @pytest.mark.parametrize("text", ["-", "", "  ", None, "yesterday", "2022-06-27T15:23:10"])
+    @pytest.mark.parametrize("text", ["-", "", "  ", None, "yesterday", "2022-13-27T15:23:10", "2022-06-27T15:23"])
     def test_unset_or_unreadable_is_none(self, text: str | None) -> None:
-        """``-``, empty, garbage and naive times become None."""
+        """``-``, empty, garbage and impossible times become None."""
         assert parse_ci_time(text) is None
 
     def test_format_round_trip(self) -> None:

@@ -308,7 +308,7 @@ class CIClient:
     def cancel(self, job_id: str, *, deadline: Deadline | None = None) -> None:
         """``PUT /inventorytriggerjob/<id>?cancel``."""
         _check_job_id(job_id)
-        self._call("cancel", "PUT", f"{PATH}/{job_id}", {"cancel": None}, None, deadline)
+        self._fetch("cancel", "PUT", f"{PATH}/{job_id}", {"cancel": None}, None, deadline, _no_body)
 
     # --- internals ----------------------------------------------------------------------------
 
@@ -355,13 +355,18 @@ class CIClient:
 
     def _describe_one(self, job_id: str, deadline: Deadline | None) -> tuple[list[Job], list[str]]:
         try:
-            jobs, _, _, _ = self._call("describe", "GET", f"{PATH}/{job_id}", {}, None, deadline)
+            jobs, missing, _, _ = self._call("describe", "GET", f"{PATH}/{job_id}", {}, None, deadline)
         except CIPermanentError as exc:
             if isinstance(exc, CINotFoundError) or exc.ci_code in self._unknown_id_codes:
                 return [], [job_id]
             raise
         found = [job for job in jobs if job.job_id == job_id]
-        return found, ([] if found else [job_id])
+        if found:
+            return found, []
+        if job_id in missing:
+            return [], [job_id]
+        # Neither the job nor NonExistJobIds naming it: a broken answer, not "unknown" (that would lose the job).
+        raise CIBadResponseError(f"CI describe answered neither job {job_id} nor that it does not exist")
 
     def _call(
         self,
@@ -449,6 +454,7 @@ class CIClient:
         if self._token:
             headers["x-ci-security-token"] = self._token
         headers["Authorization"] = self._signer.authorization(method, path, params, headers)
+        until = time.monotonic() + remaining
         timeout = urllib3.Timeout(connect=min(self._timeouts[0], remaining), read=min(self._timeouts[1], remaining))
         with self._lock:
             self.requests_sent[op] += 1
@@ -458,12 +464,14 @@ class CIClient:
             )
             read = False
             try:
-                content = _read_capped(response)
+                content = _read_capped(response, until, self._timeouts[1])
                 read = True
             finally:
                 if not read:  # unread bytes would be taken for the next answer: the connection goes
                     response.close()
                 response.release_conn()
+        except _Late as exc:
+            raise CIConnectionError(f"CI {op}: the answer was still arriving at the deadline") from exc
         except NewConnectionError as exc:  # refused, or the name did not resolve: nothing reached CI
             raise CIConnectionError(f"CI {op}: connection failed", maybe_applied=False) from exc
         except ConnectTimeoutError as exc:
@@ -480,7 +488,12 @@ class CIClient:
 
 
 def _parse_page(raw: bytes) -> Page:
-    return parse_page(raw) if raw.strip() else ((), (), "", "", ())
+    # An empty answer is a broken one (CIBadResponseError, retried), never "no jobs" or "none of these IDs".
+    return parse_page(raw)
+
+
+def _no_body(raw: bytes) -> None:
+    """A cancel answers 200 with no body; whatever it says is not read."""
 
 
 def _pool_for(scheme: str, max_workers: int) -> urllib3.PoolManager:
@@ -492,18 +505,34 @@ def _pool_for(scheme: str, max_workers: int) -> urllib3.PoolManager:
     return urllib3.PoolManager(num_pools=2, maxsize=max(10, max_workers), retries=False, **options)
 
 
-def _read_capped(response: urllib3.BaseHTTPResponse, cap: int = xmldoc.MAX_XML_BYTES) -> bytes:
+class _Late(TimeoutError):
+    """The answer was still arriving when the caller's deadline came."""
+
+
+def _read_capped(
+    response: urllib3.BaseHTTPResponse, until: float, read_timeout: float, cap: int = xmldoc.MAX_XML_BYTES
+) -> bytes:
+    """The body, at most ``cap`` bytes, read by ``until`` (a ``time.monotonic()`` instant): a read timeout restarts
+    with every byte, so an answer trickled a byte a second would otherwise outlast any deadline."""
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > cap:
         raise UnsafeXMLError(f"CI response of {declared} bytes is over the {cap}-byte limit")
+    sock = getattr(getattr(response, "connection", None), "sock", None)
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.stream(65536):
+    while True:
+        left = until - time.monotonic()
+        if left <= 0:
+            raise _Late
+        if sock is not None:  # each read waits at most until the deadline
+            sock.settimeout(min(left, read_timeout))
+        chunk = response.read1(65536)
+        if not chunk:
+            return b"".join(chunks)
         size += len(chunk)
         if size > cap:
             raise UnsafeXMLError(f"CI response is over the {cap}-byte limit")
         chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def error_from_response(op: str, status: int, headers: Mapping[str, str], content: bytes, reason: str = "") -> CIError:

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CIBadResponseError, MalformedXMLError
+from ..redaction import redact_text
 from . import xmldoc
 
 if TYPE_CHECKING:
@@ -24,16 +25,19 @@ STATES = ("Submitted", "Running", "Success", "Failed", "Pause", "Cancel")
 ACTIVE_STATES = ("Submitted", "Running", "Pause")
 TERMINAL_STATES = frozenset({"Success", "Failed", "Cancel"})
 JOB_TYPES = ("Workflow", "Job")
+MAX_TEXT_CHARS = 4096  # one text CI sends (a Message, a URL) is stored at most this long
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 _TEXTS = frozenset({"Code", "Message", "Type", "Name", "JobId", "State", "CreationTime", "StartTime", "EndTime"})
-_CI_TIME_RE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:([+-]\d\d):?(\d\d)|Z)", re.ASCII)
+_CI_TIME_RE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d{1,9})?(?:([+-]\d\d):?(\d\d)|(Z))?", re.ASCII)
+CI_ZONE = "+08:00"  # a CI time without an offset is in CI's own zone, China Standard Time
 
 
 def parse_ci_time(text: str | None) -> datetime | None:
-    """CI's ``2022-06-27T15:23:10+0800`` (or with a space for ``T``) as an aware datetime; ``-``/empty → None.
+    """CI's ``2022-06-27T15:23:10+0800`` as an aware datetime; ``-``/empty → None.
 
-    A value in neither form is also None: the record's ``raw`` XML still holds what CI sent.
+    Also read: a space for ``T``, milliseconds (or up to nanoseconds: microseconds are kept), ``Z``, an offset with a
+    colon, and no offset at all (CI's own zone, +08:00). Any other value is None: ``raw`` still holds what CI sent.
     """
     if text is None:
         return None
@@ -45,10 +49,15 @@ def parse_ci_time(text: str | None) -> datetime | None:
     match = _CI_TIME_RE.fullmatch(text)
     if match is None:
         return None
+    whole, fraction, hours, minutes, zulu = match.groups()
+    offset = f"{hours}:{minutes}" if hours else "+00:00" if zulu else CI_ZONE
     try:  # fromisoformat is C: a list page holds 300 times, and strptime costs ten times as much
-        return datetime.fromisoformat(f"{match[1]}{match[2]}:{match[3]}" if match[2] else f"{match[1]}+00:00")
+        parsed = datetime.fromisoformat(f"{whole}{offset}")
     except ValueError:
         return None
+    if fraction:
+        parsed = parsed.replace(microsecond=int(fraction[1:7].ljust(6, "0")))
+    return parsed
 
 
 def format_ci_time(value: datetime) -> str:
@@ -173,6 +182,7 @@ class Job:
     operation: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     extra: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     raw: str = field(default="", repr=False, compare=False)
+    cut: bool = False  # a text CI sent was longer than MAX_TEXT_CHARS and is stored cut short
 
     @property
     def terminal(self) -> bool:
@@ -182,6 +192,12 @@ class Job:
     @classmethod
     def from_element(cls, element: etree._Element) -> Job:
         """Build from a ``<JobsDetail>`` element; raise ``MalformedXMLError`` without a JobId or State."""
+        raw = xmldoc.to_text(element)
+        cut = False
+        if "://" in raw or len(raw) > MAX_TEXT_CHARS:  # else there is nothing to redact or cut
+            changed, cut = _sanitize(element)
+            if changed:
+                raw = xmldoc.to_text(element)
         texts: dict[str, str] = {}
         more = False
         for name, child in _named(element):  # one pass: a page holds 100 jobs of a dozen fields each
@@ -193,7 +209,6 @@ class Job:
         job_id, state = texts.get("JobId"), texts.get("State")
         if not job_id or not state:
             raise MalformedXMLError("JobsDetail without JobId or State")
-        raw = xmldoc.to_text(element)
         details = _Details(raw)
         return cls(
             job_id=job_id,
@@ -209,6 +224,7 @@ class Job:
             operation=_Deferred(partial(details.part, "Operation")),
             extra=_Deferred(partial(details.part, "")) if more else EMPTY,
             raw=raw,
+            cut=cut,
         )
 
     def scalars(self) -> dict[str, Any]:
@@ -223,6 +239,7 @@ class Job:
             "creationTime": _iso(self.creation_time),
             "startTime": _iso(self.start_time),
             "endTime": _iso(self.end_time),
+            **({"cut": True} if self.cut else {}),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -233,6 +250,24 @@ class Job:
             "operation": thaw(self.operation),
             "extra": thaw(self.extra),
         }
+
+
+def _sanitize(element: etree._Element) -> tuple[bool, bool]:
+    """Redact the URLs in a JobsDetail's texts and cut texts over ``MAX_TEXT_CHARS``, in place: what CI echoes is
+    stored, sent and shown, so its secrets and its size are dealt with here, once. (changed, cut)."""
+    changed = cut = False
+    for node in element.iter():
+        text = node.text
+        if not text:
+            continue
+        new = redact_text(text)
+        if len(new) > MAX_TEXT_CHARS:
+            new = f"{new[:MAX_TEXT_CHARS]}… [cut by jobwatch: {len(new)} characters]"
+            cut = True
+        if new != text:
+            node.text = new
+            changed = True
+    return changed, cut
 
 
 def _iso(value: datetime | None) -> str | None:
