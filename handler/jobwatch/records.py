@@ -15,10 +15,11 @@ from typing import Any
 from . import jsoncodec
 from .ci.models import is_valid_job_id
 from .errors import InvalidInputError, StoreError
+from .redaction import redact
 from .store.base import ObjectStore
 
 # what only the latest summary keeps: the next sweep starts from it, and it grows with the active jobs
-STATE_KEYS = ("known", "born", "stuckReported", "badEntries", "retentionCursor", "listEdges")
+STATE_KEYS = ("known", "born", "stuckReported", "badEntries", "retentionCursor", "listEdges", "scrubCursor")
 LATEST_SUMMARY = "sweeps/latest.json"
 EVENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
@@ -32,6 +33,13 @@ def _checked(job_id: str) -> str:
     if not isinstance(job_id, str) or not is_valid_job_id(job_id):
         raise InvalidInputError("job IDs are 1-64 characters of A-Z, a-z, 0-9, _ and -")
     return job_id
+
+
+def _redacted(event: dict[str, Any]) -> dict[str, Any]:
+    """An event whose body shows no URL secret (one stored by an earlier version may): its targets stay whole."""
+    payload = event.get("payload")
+    clean = redact(payload)
+    return event if clean is payload else {**event, "payload": clean}
 
 
 class Records:
@@ -117,13 +125,13 @@ class Records:
 
     def create_event(self, event: dict[str, Any]) -> bool:
         """Store a new event unless one with its id exists; True when this call created it."""
-        return self.store.create(self.event_key(event["id"]), dumps(event))
+        return self.store.create(self.event_key(event["id"]), dumps(_redacted(event)))
 
     def event(self, event_id: str) -> dict[str, Any] | None:
         return self.load(self.event_key(event_id))
 
     def put_event(self, event: dict[str, Any]) -> None:
-        self.store.put(self.event_key(event["id"]), dumps(event))
+        self.store.put(self.event_key(event["id"]), dumps(_redacted(event)))
 
     # the outbox: one marker per event with deliveries still to make
     def put_outbox(self, event_id: str) -> None:

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from . import events as ev
-from . import history
+from . import history, scrubber
 from .ci.models import ACTIVE_STATES, JOB_TYPES, DescribeResult, Job
 from .ci.windows import WindowDone, edges_for
 from .config import Settings
@@ -178,6 +178,7 @@ class Sweeper:
             "listEdges": _list_edges(observed.values()) if discovered else prev.get("listEdges") or {},
         }
         self._retain(summary, prev, deadline)
+        self._scrub(summary, prev, deadline)
         # Stored before delivering: a sweep killed during slow deliveries keeps what the next sweep starts from.
         # A quiet sweep (nothing new since the stored summary, which is recent) stores nothing at all.
         quiet = self._quiet(summary, prev, written)
@@ -211,7 +212,7 @@ class Sweeper:
         if any((summary.get("retention") or {}).values()):  # something aged out and was deleted
             return False
         same = ("known", "stuckReported", "baselined", "objectsOffset", "badEntries", "nonExistJobIds", "activeJobs",
-                "listEdges", "retentionAt", "born")  # fmt: skip
+                "listEdges", "retentionAt", "born", "scrubCursor")  # fmt: skip
         if any(summary.get(k) != prev.get(k) for k in same):
             return False
         return _within(prev.get("startedAt"), self.now(), HEARTBEAT)
@@ -227,6 +228,21 @@ class Sweeper:
         if pruned is not None:  # else postponed: the next sweep tries again
             summary.update(retention=pruned.as_dict(), retentionCursor=pruned.cursor, retentionAt=now.isoformat(),
                            retentionMore=pruned.more)  # fmt: skip
+
+    def _scrub(self, summary: dict[str, Any], prev: dict[str, Any], deadline: Deadline) -> None:
+        """A slice of the redaction pass over what earlier versions stored, until it has read the store through."""
+        cursor = str(prev.get("scrubCursor") or "")
+        summary["scrubCursor"] = cursor
+        if cursor == scrubber.DONE:
+            return
+        try:
+            done = scrubber.scrub(self.records, cursor, deadline)
+        except JobwatchError as exc:
+            log.warning("redaction pass postponed: %s", exc)
+            return
+        summary["scrubCursor"] = done.cursor
+        if done.rewritten:
+            summary["redacted"] = done.rewritten
 
     def _prune(self, cursor: str, deadline: Deadline) -> Pruned | None:
         """Delete what has aged out (JOBWATCH_RETAIN_DAYS), a bounded amount; never fatal to the sweep."""

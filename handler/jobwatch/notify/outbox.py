@@ -22,6 +22,7 @@ from .. import events as ev
 from ..deadline import Deadline
 from ..errors import InvalidInputError, JobwatchError
 from ..records import Records
+from ..redaction import redact
 from ..signing import webhook_headers
 from .chain import ChainInvoker
 from .webhook import AttemptResult, WebhookSender
@@ -125,7 +126,7 @@ class Dispatcher:
             return 0, 0
         event = current
         ok = failed = 0
-        body = ev.body_bytes(event["payload"])
+        body = ev.body_bytes(redact(event["payload"]))  # one stored by an earlier version may show a secret
         for name, target in event.get("targets", {}).items():
             if target["status"] != "pending" or _parse(target.get("nextAttemptAt")) > now:
                 continue
