@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -127,9 +129,56 @@ def guard() -> AddressGuard:
     return AddressGuard(resolver=resolver)
 
 
-def test_table_is_large() -> None:
-    """The hostile table holds well over 40 cases."""
-    assert len(HOSTILE) >= 40
+@pytest.mark.parametrize(
+    ("host", "rule"),
+    [
+        ("rebind.example.com", "loopback"),
+        ("meta.example.com", "link-local"),
+        ("alibaba-meta.example.com", "carrier-grade NAT"),
+        ("mixed.example.com", "private"),
+        ("v6private.example.com", "unique-local"),
+        ("v6mapped.example.com", "IPv6 form that carries a private"),
+    ],
+)
+def test_refusal_names_the_rule_not_the_address(guard: AddressGuard, host: str, rule: str) -> None:
+    """A name resolving to a refused address is refused naming the rule; the address it resolved to is not shown."""
+    with pytest.raises(RefusedURLError, match=rule) as refused:
+        guard.check(f"https://{host}/hook")
+    for address in DNS[host]:
+        assert address not in refused.value.message
+    assert "/8" not in refused.value.message and "/16" not in refused.value.message
+
+
+def test_resolution_is_bounded_by_the_timeout() -> None:
+    """A lookup that hangs is given up after the timeout and refused as not resolved in time."""
+    release = threading.Event()
+
+    def hanging(host: str, port: int) -> list[str]:
+        release.wait(30)
+        return ["93.184.216.34"]
+
+    started = time.monotonic()
+    with pytest.raises(RefusedURLError, match="in time"):
+        AddressGuard(resolver=hanging).check("https://slow.example.com/", timeout=0.3)
+    assert time.monotonic() - started < 5
+    release.set()
+
+
+def test_delivery_counts_resolution_in_its_budget() -> None:
+    """A delivery whose host does not resolve before the invocation's deadline fails within that deadline."""
+    release = threading.Event()
+
+    def hanging(host: str, port: int) -> list[str]:
+        release.wait(30)
+        return ["93.184.216.34"]
+
+    started = time.monotonic()
+    result = WebhookSender(AddressGuard(resolver=hanging)).send(
+        "https://slow.example.com/", b"{}", {}, Deadline.after(1.5)
+    )
+    assert not result.ok and "in time" in (result.error or "")
+    assert time.monotonic() - started < 1.5
+    release.set()
 
 
 @pytest.mark.parametrize("url", HOSTILE)

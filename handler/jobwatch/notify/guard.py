@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import InvalidInputError
@@ -22,17 +24,23 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Sequence[str]]
 
-# An explicit list, so the answer does not depend on the stdlib's is_global table of the day.
-BLOCKED_NETWORKS: tuple[Network, ...] = tuple(
-    ipaddress.ip_network(n)
-    for n in (
-        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-        "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
-        "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4", "255.255.255.255/32",
-        "::/128", "::1/128", "100::/64", "64:ff9b:1::/48", "2001:db8::/32", "fc00::/7", "fe80::/10",
-        "fec0::/10", "ff00::/8",
-    )
-)  # fmt: skip
+# An explicit list, so the answer does not depend on the stdlib's is_global table of the day. Each network is named by
+# its rule: a refusal says which rule an address broke, never the address (that would map the function's network).
+_RULES = {
+    "this network (0.0.0.0/8)": ("0.0.0.0/8",),
+    "private (RFC 1918)": ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"),
+    "shared address space (carrier-grade NAT)": ("100.64.0.0/10",),
+    "loopback": ("127.0.0.0/8", "::1/128"),
+    "link-local (cloud metadata lives here)": ("169.254.0.0/16", "fe80::/10"),
+    "reserved": ("192.0.0.0/24", "198.18.0.0/15", "240.0.0.0/4", "255.255.255.255/32", "::/128", "100::/64"),
+    "documentation": ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"),
+    "6to4 relay anycast": ("192.88.99.0/24",),
+    "multicast": ("224.0.0.0/4", "ff00::/8"),
+    "local-use NAT64": ("64:ff9b:1::/48",),
+    "unique-local or site-local": ("fc00::/7", "fec0::/10"),
+}
+RULE_OF: dict[Network, str] = {ipaddress.ip_network(n): rule for rule, nets in _RULES.items() for n in nets}
+BLOCKED_NETWORKS: tuple[Network, ...] = tuple(RULE_OF)
 # Forms that carry an IPv4 address in their last 32 bits (RFC 6052 NAT64, RFC 8215 local-use NAT64 as a /96,
 # RFC 6145 SIIT "translated", RFC 4291 "compatible").
 LAST_32_BITS = tuple(ipaddress.ip_network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "::ffff:0:0:0/96", "::/96"))
@@ -83,17 +91,17 @@ def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
 
 
 def blocked_reason(ip: IPAddress) -> str | None:
-    """Why ``ip`` may not be called back, or None when it is globally routable."""
+    """The rule ``ip`` breaks (named without the address), or None when it is globally routable."""
     for net in BLOCKED_NETWORKS:
         if ip.version == net.version and ip in net:
-            return f"{ip} is in {net}"
+            return f"a {RULE_OF[net]} address"
     if isinstance(ip, ipaddress.IPv6Address):
         for inner in embedded_ipv4(ip):
             reason = blocked_reason(inner)
             if reason:
-                return f"{ip} hides {inner}: {reason}"
+                return f"an IPv6 form that carries {reason}"
     if not ip.is_global:
-        return f"{ip} is not globally routable"
+        return "an address that is not globally routable"
     return None
 
 
@@ -101,6 +109,30 @@ def system_resolver(host: str, port: int) -> list[str]:
     """Every address the system resolver gives for ``host``."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def _resolve_within(resolver: Resolver, host: str, port: int, timeout: float | None) -> Sequence[str]:
+    """``resolver(host, port)``, given up after ``timeout`` seconds (getaddrinfo has no timeout of its own: it runs
+    on a daemon thread of its own, which a hung lookup keeps and nothing waits for)."""
+    if timeout is None:
+        return resolver(host, port)
+    outcome: list[Any] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append(resolver(host, port))
+        except BaseException as exc:  # handed to the waiting caller
+            outcome.append(exc)
+        done.set()
+
+    threading.Thread(target=run, name="resolve", daemon=True).start()
+    if not done.wait(max(0.0, timeout)):
+        raise TimeoutError(f"resolving took over {timeout:.1f}s")
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    result: Sequence[str] = outcome[0]
+    return result
 
 
 class AddressGuard:
@@ -113,8 +145,9 @@ class AddressGuard:
     def _allowed(self, ip: IPAddress) -> bool:
         return any(ip.version == net.version and ip in net for net in self.allow_nets)
 
-    def check(self, url: object) -> Target:
-        """The checked target of ``url``; raises ``RefusedURLError`` saying why not."""
+    def check(self, url: object, *, timeout: float | None = None) -> Target:
+        """The checked target of ``url``; raises ``RefusedURLError`` saying why not. ``timeout`` bounds the name's
+        resolution (a lookup still going then is a refusal: "did not resolve in time")."""
         if not isinstance(url, str) or not url.strip():
             raise RefusedURLError("callback URL is empty")
         url = url.strip()
@@ -139,7 +172,7 @@ class AddressGuard:
         if host in BLOCKED_NAMES or host.endswith(BLOCKED_SUFFIXES):
             raise RefusedURLError(f"callback host {host} is internal")
         port = port or (443 if parts.scheme == "https" else 80)
-        addresses = self._addresses(host, port)
+        addresses = self._addresses(host, port, timeout)
         for ip in addresses:
             if self._allowed(ip):
                 continue
@@ -151,7 +184,7 @@ class AddressGuard:
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         return Target(url, parts.scheme, host, port, str(addresses[0]), path)
 
-    def _addresses(self, host: str, port: int) -> list[IPAddress]:
+    def _addresses(self, host: str, port: int, timeout: float | None) -> list[IPAddress]:
         try:
             return [ipaddress.ip_address(host)]
         except ValueError:
@@ -163,7 +196,9 @@ class AddressGuard:
         else:  # 2130706433, 0x7f.1, 0177.0.0.1, 127.1: forms a resolver reads as an IPv4 address
             raise RefusedURLError(f"callback host {host} is a non-canonical numeric address")
         try:
-            found = [ipaddress.ip_address(a.split("%")[0]) for a in self.resolver(host, port)]
+            found = [ipaddress.ip_address(a.split("%")[0]) for a in _resolve_within(self.resolver, host, port, timeout)]
+        except TimeoutError:
+            raise RefusedURLError(f"callback host {host} did not resolve in time") from None
         except (OSError, UnicodeError, ValueError):
             raise RefusedURLError(f"callback host {host} does not resolve") from None
         if not found:

@@ -14,6 +14,7 @@ import http.client
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass
 
 from ..backoff import retry_after_seconds
@@ -128,14 +129,18 @@ class WebhookSender:
 
     def send(self, url: str, body: bytes, headers: dict[str, str], deadline: Deadline) -> AttemptResult:
         """POST ``body`` to ``url``; the URL is checked again now, whatever it was at registration."""
-        try:
-            target = self.guard.check(url)
-        except InvalidInputError as exc:
-            return AttemptResult(False, None, f"refused: {exc.message}")
         remaining = deadline.remaining()
         if remaining <= 0.5:
             return AttemptResult(False, None, "no time left in this invocation")
         budget = min(self.total_timeout, remaining - 0.25)
+        started = time.monotonic()
+        try:  # the name's resolution is part of the attempt: its time counts against the same budget
+            target = self.guard.check(url, timeout=budget)
+        except InvalidInputError as exc:
+            return AttemptResult(False, None, f"refused: {exc.message}")
+        budget -= time.monotonic() - started
+        if budget <= 0.1:
+            return AttemptResult(False, None, "no time left in this attempt after resolving the host")
         request_headers = {**headers, "Host": target.host_header, "User-Agent": "jobwatch/0.1",
                            "Content-Type": headers.get("Content-Type", "application/json")}  # fmt: skip
         conn, reused = self._checkout(target)
