@@ -1,8 +1,10 @@
-"""The completion report (pure): one CSV row per object, parts of at most 100,000 rows, and the manifest.
+"""The completion report (pure): one CSV row per object, parts of at most 20,000 rows, and the manifest.
 
 Rows are RFC 4180 CSV in UTF-8 with a header row; columns
 ``object,state,code,message,childId,output,creationTime,startTime,endTime``; ``output`` lists output keys separated
-by spaces. A part's ``md5`` is the hex MD5 of its bytes, so a reader can check what it downloaded.
+by spaces. Object and output keys are percent-encoded (format ``/2``: every byte outside ``A-Z a-z 0-9 - . _ ~`` and
+``/`` as ``%XX``, as S3 Batch Operations reports encode keys), so no key can start a spreadsheet formula and a program
+gets it back exactly with ``urllib.parse.unquote``. A part's ``md5`` is the hex MD5 of its bytes.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import io
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote, unquote
 
 from .ci.children import Child
 
-FORMAT = "jobwatch-objects-csv/1"
+FORMAT = "jobwatch-objects-csv/2"
 COLUMNS = ("object", "state", "code", "message", "childId", "output", "creationTime", "startTime", "endTime")
-MAX_PART_ROWS = 100_000
+MAX_PART_ROWS = 20_000  # with CI's texts capped, a part stays under 5 MiB: one SCF answer
 SCOPES = ("all", "failed")
 
 
@@ -34,7 +37,7 @@ def row_of(child: Child, code: str = "", message: str = "") -> dict[str, Any]:
         "code": code or child.code,
         "message": message or child.message,
         "childId": child.child_id,
-        "output": " ".join(child.output),
+        "output": " ".join(encode_key(k) for k in child.output),  # encoded here: a key may hold a space
         "creationTime": _iso(child.creation_time),
         "startTime": _iso(child.start_time),
         "endTime": _iso(child.end_time),
@@ -50,9 +53,17 @@ def in_scope(row: Mapping[str, Any], scope: str) -> bool:
     return scope == "all" or row.get("state") in ("Failed", "Cancel")
 
 
-def _cell(value: Any) -> str:
-    # Written exactly as CI names it: object keys are data for programs (a spreadsheet may read "=…" as a formula).
-    return "" if value is None else str(value)
+def encode_key(key: str) -> str:
+    """An object key as the report writes it: UTF-8, percent-encoded except unreserved characters and ``/``."""
+    return quote(key, safe="/")
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if column == "object":
+        return encode_key(str(value))
+    return str(value)  # CI's own codes, messages, IDs and times, as CI wrote them
 
 
 def csv_bytes(rows: Iterable[Mapping[str, Any]], *, header: bool = True) -> bytes:
@@ -62,14 +73,18 @@ def csv_bytes(rows: Iterable[Mapping[str, Any]], *, header: bool = True) -> byte
     if header:
         writer.writerow(COLUMNS)
     for row in rows:
-        writer.writerow([_cell(row.get(c)) for c in COLUMNS])
+        writer.writerow([_cell(c, row.get(c)) for c in COLUMNS])
     return buffer.getvalue().encode()
 
 
 def read_rows(data: bytes) -> list[dict[str, str]]:
-    """The rows of a CSV part or segment (its header row tells the columns)."""
-    reader = csv.DictReader(io.StringIO(data.decode()))
-    return [dict(r) for r in reader]
+    """The rows of a CSV part or segment (its header row tells the columns), keys decoded as they were named."""
+    rows = []
+    for row in csv.DictReader(io.StringIO(data.decode())):
+        row = dict(row)
+        row["object"] = unquote(row.get("object") or "")  # "output" stays encoded, as rows hold it
+        rows.append(row)
+    return rows
 
 
 def md5_hex(data: bytes) -> str:

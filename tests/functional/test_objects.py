@@ -88,7 +88,7 @@ def run_until_finished(ports: Ports, emulator: CIEmulator, job: EmulatedJob, ste
 
 def check_report(ports: Ports, job: EmulatedJob, children: list[emu_objects.EmulatedChild], scope: str = "all") -> None:
     manifest = ports.records.manifest(job.job_id)
-    assert manifest is not None and manifest["format"] == "jobwatch-objects-csv/1" and manifest["scope"] == scope
+    assert manifest is not None and manifest["format"] == "jobwatch-objects-csv/2" and manifest["scope"] == scope
     rows: list[dict[str, str]] = []
     for part in manifest["parts"]:
         data = ports.records.store.get(part["key"])

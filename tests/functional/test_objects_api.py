@@ -70,7 +70,7 @@ def test_report_and_part(finished: tuple[Ports, str, str], shape: str) -> None:
     """GET /jobs/{id}/report gives the manifest; /report/{part} the CSV whose md5 the manifest names."""
     ports, done, _ = finished
     status, manifest, _ = call(ports, "GET", f"/jobs/{done}/report", shape=shape)
-    assert status == 200 and manifest["format"] == "jobwatch-objects-csv/1"
+    assert status == 200 and manifest["format"] == "jobwatch-objects-csv/2"
     (part,) = manifest["parts"]
     name = part["key"].rsplit("/", 1)[1]
     event = {"httpMethod": "GET", "path": f"/jobs/{done}/report/{name}",
