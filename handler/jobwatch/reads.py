@@ -3,8 +3,6 @@ objects page by page, and its completion report."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import Any
 
@@ -44,25 +42,13 @@ def job_story(records: Records, job_id: str) -> dict[str, Any]:
     }
 
 
-def _offset(cursor: str) -> int:
-    if not cursor:
-        return 0
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise InvalidInputError("cursor is not one this API gave out") from None
-    if not re.fullmatch(r"o:[0-9]{1,9}", text):
-        raise InvalidInputError("cursor is not one this API gave out")
-    return int(text[2:])
-
-
-def objects_page(records: Records, job_id: str, state: str, limit: int, cursor: str) -> dict[str, Any]:
-    """The batch's objects tracked so far, in creation order (``state=failed`` or any object state filters)."""
+def objects_page(records: Records, job_id: str, state: str, limit: int, start: int) -> dict[str, Any]:
+    """The batch's objects tracked so far, in creation order (``state=failed`` or any object state filters), from
+    the ``start``-th that matches; ``next`` is where the next page starts (None after the last)."""
     if state and state.lower() != "failed" and state not in OBJECT_STATES:
         raise InvalidInputError(f"state must be failed or one of {', '.join(OBJECT_STATES)}")
     if records.track(job_id) is None and records.job(job_id) is None:
         raise NotFoundError(f"no record of job {job_id}: jobwatch has not seen it")
-    start = _offset(cursor)
     named = {"failed": ("Failed",), "active": ("Submitted", "Running", "Pause")}
     wanted = named.get(state.lower(), (state,)) if state else ()
     items: list[dict[str, Any]] = []
@@ -74,9 +60,9 @@ def objects_page(records: Records, job_id: str, state: str, limit: int, cursor: 
         if index < start:
             continue
         if len(items) == limit:
-            return {"objects": items, "nextCursor": base64.urlsafe_b64encode(f"o:{index}".encode()).decode()}
+            return {"objects": items, "next": index}
         items.append(row)
-    return {"objects": items, "nextCursor": None}
+    return {"objects": items, "next": None}
 
 
 def report_manifest(records: Records, job_id: str) -> dict[str, Any]:

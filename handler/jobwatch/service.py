@@ -6,15 +6,13 @@ reads (a job's story, lists of jobs and events, objects, the report). It imports
 
 from __future__ import annotations
 
-import base64
-import binascii
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import logs, reads, watches
+from . import cursors, logs, reads, watches
 from .ci.models import is_valid_job_id
 from .config import Settings
 from .deadline import Deadline
@@ -44,10 +42,12 @@ class Ports:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc), repr=False)
     guard: AddressGuard = field(default=None, repr=False)  # type: ignore[assignment]  # set in __post_init__
     _ci: CISource | None = field(default=None, repr=False)
+    cursor_key: bytes = field(default=b"", init=False, repr=False)  # signs the paging cursors this deployment gives
 
     def __post_init__(self) -> None:
         if self.guard is None:
             self.guard = AddressGuard(self.settings.callback_allow_nets)
+        self.cursor_key = cursors.key_for(self.settings.api_token)
 
     @property
     def ci(self) -> CISource:
@@ -164,7 +164,14 @@ def job_story(ports: Ports, job_id: object) -> dict[str, Any]:
 
 def objects_page(ports: Ports, job_id: object, state: str, limit: int, cursor: str) -> dict[str, Any]:
     checked = checked_job_id(job_id)
-    return {"jobId": checked, **reads.objects_page(ports.records, checked, state, limit, cursor)}
+    start = cursors.offset(ports.cursor_key, cursor, "o")
+    page = reads.objects_page(ports.records, checked, state, limit, start)
+    after = page.pop("next")
+    return {
+        "jobId": checked,
+        **page,
+        "nextCursor": None if after is None else cursors.encode(ports.cursor_key, "o", after),
+    }
 
 
 def report_manifest(ports: Ports, job_id: object) -> dict[str, Any]:
@@ -180,26 +187,12 @@ def report_part(ports: Ports, job_id: object, part: object) -> bytes:
 # --- stored lists, paginated ------------------------------------------------------------------
 
 
-def decode_cursor(raw: str, prefix: str) -> str:
-    if not raw:
-        return ""
-    try:
-        key = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise InvalidInputError("cursor is not one this API gave out") from None
-    if not key.startswith(prefix) or ".." in key:
-        raise InvalidInputError("cursor is not one this API gave out")
-    return key
-
-
-def encode_cursor(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
-
-
 def _page(ports: Ports, prefix: str, limit: int, cursor: str, keep: Callable[[dict[str, Any]], bool],
           view: Callable[[dict[str, Any]], dict[str, Any]]) -> tuple[list[dict[str, Any]], str | None]:  # fmt: skip
     """Stored documents under ``prefix`` after the cursor, filtered, at most ``limit``; an opaque next cursor."""
-    after = decode_cursor(cursor, prefix)
+    after = cursors.decode(ports.cursor_key, cursor, "k")
+    if after and (not after.startswith(prefix) or ".." in after):
+        raise InvalidInputError("cursor is not one this API gave out")
     items: list[dict[str, Any]] = []
     last = ""
     scanned = 0
@@ -208,7 +201,7 @@ def _page(ports: Ports, prefix: str, limit: int, cursor: str, keep: Callable[[di
         if not key.endswith(".json"):
             continue
         if len(items) == limit or scanned == SCAN_LIMIT:
-            return items, encode_cursor(last)
+            return items, cursors.encode(ports.cursor_key, "k", last)
         scanned += 1
         last = key
         try:
@@ -218,21 +211,6 @@ def _page(ports: Ports, prefix: str, limit: int, cursor: str, keep: Callable[[di
         if document is not None and keep(document):
             items.append(view(document))
     return items, None
-
-
-def _scan_cursor(raw: str, prefix: str) -> bool:
-    """True for a cursor of a scan of the records (given out before the index existed)."""
-    try:
-        return bool(raw) and decode_cursor(raw, "").startswith(prefix)
-    except InvalidInputError:
-        return False
-
-
-def _offset_cursor(raw: str) -> int:
-    text = decode_cursor(raw, "n:") if raw else "n:0"
-    if not text[2:].isascii() or not text[2:].isdigit() or len(text) > 12:
-        raise InvalidInputError("cursor is not one this API gave out")
-    return int(text[2:])
 
 
 def list_jobs(ports: Ports, state: str, kind: str, limit: int, cursor: str, search: str = "") -> dict[str, Any]:
@@ -245,7 +223,7 @@ def list_jobs(ports: Ports, state: str, kind: str, limit: int, cursor: str, sear
     if len(search) > 128:
         raise InvalidInputError("search is at most 128 characters")
     index = Overview(ports.records).jobs()
-    if index is not None and index.get("complete") and not _scan_cursor(cursor, "jobs/"):
+    if index is not None and index.get("complete") and cursors.kind_of(ports.cursor_key, cursor) != "k":
         lines = index.get("jobs") or {}
         counts: dict[str, int] = {}
         for line in lines.values():
@@ -258,10 +236,10 @@ def list_jobs(ports: Ports, state: str, kind: str, limit: int, cursor: str, sear
             and (not needle or needle in job_id.lower() or needle in str(line.get("name", "")).lower())
         ]  # fmt: skip
         picked.sort(key=lambda j: (str(j.get("creationTime") or ""), j["jobId"]), reverse=True)
-        start = _offset_cursor(cursor)
+        start = cursors.offset(ports.cursor_key, cursor, "n")
         more = start + limit < len(picked)
-        return {"jobs": picked[start : start + limit], "nextCursor": encode_cursor(f"n:{start + limit}") if more
-                else None, "counts": counts, "total": len(picked)}  # fmt: skip
+        following = cursors.encode(ports.cursor_key, "n", start + limit) if more else None
+        return {"jobs": picked[start : start + limit], "nextCursor": following, "counts": counts, "total": len(picked)}
 
     def keep(record: dict[str, Any]) -> bool:
         return (not state or record.get("state") == state) and (not kind or record.get("type") == kind)
@@ -278,17 +256,21 @@ def list_events(ports: Ports, status: str, limit: int, cursor: str) -> dict[str,
         raise InvalidInputError(f"status must be one of {', '.join(EVENT_STATUSES)}")
     index = Overview(ports.records).events()
     counts = (index or {}).get("counts")
-    if index is not None and index.get("complete") and not _scan_cursor(cursor, "events/"):
+    if index is not None and index.get("complete") and cursors.kind_of(ports.cursor_key, cursor) != "k":
         if status in ("pending", "failed"):
             found = [e for e in (index.get("open") or {}).values() if e.get("status") == status]
             found.sort(key=lambda e: (str(e.get("createdAt") or ""), str(e.get("id"))), reverse=True)
             rest = None
         else:  # the newest events from the index; past them, a walk of the stored events in id order
             found = [e for e in index.get("recent") or [] if not status or e.get("status") == status]
-            rest = encode_cursor("events/") if sum((counts or {}).values()) > len(index.get("recent") or []) else None
-        start = _offset_cursor(cursor)
+            rest = (
+                cursors.encode(ports.cursor_key, "k", "events/")
+                if sum((counts or {}).values()) > len(index.get("recent") or [])
+                else None
+            )
+        start = cursors.offset(ports.cursor_key, cursor, "n")
         more = start + limit < len(found)
-        after = encode_cursor(f"n:{start + limit}") if more else rest
+        after = cursors.encode(ports.cursor_key, "n", start + limit) if more else rest
         return {"events": found[start : start + limit], "nextCursor": after, "counts": counts}
     items, after = _page(ports, "events/", limit, cursor, lambda e: not status or e.get("status") == status,
                          public_event)  # fmt: skip

@@ -3,6 +3,7 @@ control characters in direct-invoke IDs, and a base64 body's size checked before
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from pathlib import Path
@@ -147,3 +148,31 @@ def test_large_text_body_refused_before_encoding(api: Ports, emulator: CIEmulato
     """A plain body over the limit is a 413."""
     status, body, _ = call(api, "POST", "/watches", body="x" * (httpmessage.MAX_BODY_BYTES + 1))
     assert status == 413 and body["error"]["code"] == "PayloadTooLarge"
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "1.5e309"])
+def test_huge_number_in_ci_callback_is_400(api: Ports, number: str) -> None:
+    """A callback holding a number too large for a double (Python reads it as infinity) is refused with 400."""
+    body = f'{{"EventName": "TaskFinish", "JobsDetail": {{"JobId": "{JOB_ID}", "Progress": {number}}}}}'
+    status, answer, _ = call(api, "POST", "/ci-callback", query={"token": CALLBACK_TOKEN}, token=None, body=body)
+    assert status == 400 and answer["error"]["code"] == "InvalidArgument"
+
+
+@pytest.mark.parametrize("key", ["jobs/", "events/", "n:0", "k:jobs/", "o:0"])
+@pytest.mark.parametrize("path", ["/jobs", "/events"])
+def test_forged_cursor_is_400(api: Ports, path: str, key: str) -> None:
+    """A cursor jobwatch did not give out (an unsigned key, offset or one of another listing) is a 400."""
+    forged = base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+    for cursor in (forged, forged + ".AAAAAAAAAAAAAAAAAAAAAA"):
+        status, answer, _ = call(api, "GET", path, query={"cursor": cursor})
+        assert status == 400 and answer["error"]["code"] == "InvalidArgument", (cursor, answer)
+
+
+def test_issued_cursor_continues(api: Ports) -> None:
+    """A cursor from a page continues that listing; the same cursor on the objects route is refused."""
+    status, first, _ = call(api, "GET", "/jobs", query={"limit": "1"})
+    assert status == 200 and first["nextCursor"]
+    status, second, _ = call(api, "GET", "/jobs", query={"limit": "1", "cursor": first["nextCursor"]})
+    assert status == 200 and second["jobs"] and second["jobs"][0]["jobId"] != first["jobs"][0]["jobId"]
+    status, _, _ = call(api, "GET", f"/jobs/{JOB_ID}/objects", query={"cursor": first["nextCursor"]})
+    assert status == 400
