@@ -44,6 +44,7 @@ class WebhookReceiver(LocalServer):
         self.seen: Counter[str] = Counter()
         self.rejected = 0
         self.faults: deque[str] = deque()
+        self.delay = 0.0  # seconds every verified delivery waits before its answer (slow receivers, crash tests)
         self.injected: Counter[str] = Counter()
         self.lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), self._handler())
@@ -78,6 +79,8 @@ class WebhookReceiver(LocalServer):
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
+                if receiver.delay:
+                    time.sleep(receiver.delay)
                 with receiver.lock:
                     receiver.seen[self.headers["webhook-id"]] += 1
                     receiver.by_type[payload.get("type", "?")] += 1
