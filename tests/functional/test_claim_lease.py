@@ -35,19 +35,23 @@ def test_lease_covers_the_holders_whole_invocation(
 ) -> None:
     """A sweep with 15 minutes to run leases its round for at least that long (a fixed 3 minutes would not)."""
     ports, _, event = retry_due(emulator, store, httpserver)
-    leases: list[dict] = []  # type: ignore[type-arg]
+    leases: list[tuple[str, int, dict]] = []  # type: ignore[type-arg]
     real = ports.records.create_claim
 
     def spy(event_id: str, round_no: int, claim: dict) -> bool:  # type: ignore[type-arg]
-        leases.append(claim)
+        leases.append((event_id, round_no, claim))
         return real(event_id, round_no, claim)
 
     ports.records.create_claim = spy  # type: ignore[method-assign]
     ports.notifier.dispatch([], Deadline.after(15 * 60))  # type: ignore[union-attr]
-    (lease,) = leases
+    ((event_id, round_no, lease),) = leases
     held = datetime.fromisoformat(lease["expiresAt"]) - datetime.fromisoformat(lease["at"])
     assert held >= timedelta(minutes=15)
-    assert event["id"]
+    # the lease is the due retry's: this event's next round, which was made, and its claim released after it
+    assert event_id == event["id"] and round_no == int(event.get("round", 0)) + 1
+    after = ports.records.event(event_id) or {}
+    assert len(after.get("attempts") or []) == len(event["attempts"]) + 1
+    assert ports.records.claim(event_id, round_no) is None
 
 
 def test_live_long_round_is_not_taken_over(emulator: CIEmulator, store: ObjectStore, httpserver: HTTPServer) -> None:
