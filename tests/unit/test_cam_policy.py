@@ -2,13 +2,15 @@
 
 The set is derived from the code: every call of a CI client method outside the client itself, every boto3 call in
 the S3 store, every SCF SDK call in the chained invoker. A new call without its action (or an action no code calls)
-fails here, so the policy and the code cannot drift."""
+fails here, so the policy and the code cannot drift. Each action name must be one the README's CAM table documents,
+with the page it comes from, so a misspelt or invented name (which CAM would ignore or refuse) fails too."""
 
 from __future__ import annotations
 
 import ast
 import inspect
 import json
+import re
 from pathlib import Path
 
 from jobwatch.ci.client import CIClient
@@ -96,6 +98,20 @@ def scf_actions_used() -> set[str]:
 def policy_actions() -> set[str]:
     policy = json.loads((ROOT / "deploy" / "cam-policy.json").read_text())
     return {a for statement in policy["statement"] for a in statement["action"]}
+
+
+def readme_actions() -> dict[str, str]:
+    """The README's CAM table: action → where its name is documented."""
+    text = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\s*\| `((?:ci|cos|scf):[A-Za-z]+)` \|[^|]+\|([^|]*)\|\s*$", text, re.MULTILINE)
+    return {action: source.strip() for action, source in rows}
+
+
+def test_policy_actions_are_documented_names() -> None:
+    """Every action the policy grants is a name the README's CAM table documents, with the page it comes from."""
+    documented = readme_actions()
+    assert policy_actions() <= set(documented), policy_actions() - set(documented)
+    assert all(documented[a] for a in policy_actions())
 
 
 def test_every_client_method_has_a_known_action() -> None:
