@@ -15,8 +15,10 @@ them end and a minute passes. Measured on that same moment:
 
 Wall time, CI requests, store writes, the cold process's peak RSS, and the ratios. Then ``import index`` against
 ``import requests`` in fresh interpreters, alternating. ``--write`` stores the table in bench/RESULTS.md and the plot
-in bench/sweep.png (matplotlib, Python 3.11+). Batch states only (``JOBWATCH_TRACK_OBJECTS=false``), as the SDK loop
-reads them.
+in bench/sweep.png (matplotlib, Python 3.11+). The store is a folder on the local disk. The main table follows batch
+states only (``JOBWATCH_TRACK_OBJECTS=false``), as the SDK loop reads them; a second table runs the default
+configuration (objects followed too: at least one object request per active batch per sweep, within the budget),
+against the same SDK loop figure.
 """
 
 from __future__ import annotations
@@ -78,12 +80,12 @@ def sdk_loop(url: str, ids: list[str]) -> float:
     return time.perf_counter() - began
 
 
-def cold_sweep(url: str, store: Path) -> dict[str, Any]:
+def cold_sweep(url: str, store: Path, track: bool = False) -> dict[str, Any]:
     """``import index`` and one timer invocation in a fresh process; its timings and peak RSS."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": f"{ROOT / 'handler'}:{ROOT}",
            "JOBWATCH_CI_ENDPOINT": url, "JOBWATCH_CI_BUCKET": BUCKET, "JOBWATCH_STORE": f"file:{store}",
            "TENCENTCLOUD_SECRETID": TEST_SECRET_ID, "TENCENTCLOUD_SECRETKEY": TEST_SECRET_KEY,
-           "JOBWATCH_TRACK_OBJECTS": "false", "JOBWATCH_LOG_LEVEL": "ERROR"}  # fmt: skip
+           "JOBWATCH_TRACK_OBJECTS": str(track).lower(), "JOBWATCH_LOG_LEVEL": "ERROR"}  # fmt: skip
     began = time.perf_counter()
     command = [sys.executable, "-c", COLD]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)  # noqa: S603
@@ -92,11 +94,14 @@ def cold_sweep(url: str, store: Path) -> dict[str, Any]:
     return figures
 
 
-def scenario(count: int, latency: float, ended: float = 0.1, runs: int = 5) -> dict[str, Any]:
+def scenario(
+    count: int, latency: float, ended: float = 0.1, runs: int = 5, track: bool = False, sdk_s: float | None = None
+) -> dict[str, Any]:
+    """One N: the timed sweeps (objects followed with ``track``) and, unless ``sdk_s`` is given, the SDK loop."""
     with RemoteEmulator() as emulator, tempfile.TemporaryDirectory() as tmp:
         ids = emulator.ask("preload", count, 3, 6 * 3600)
         settings = Settings.from_env({"JOBWATCH_CI_ENDPOINT": emulator.url, "JOBWATCH_CI_BUCKET": BUCKET,
-                                      "JOBWATCH_TRACK_OBJECTS": "false"})  # fmt: skip
+                                      "JOBWATCH_TRACK_OBJECTS": str(track).lower()})  # fmt: skip
         client = CIClient(emulator.url, CREDENTIALS)
         stores = [CountingStore(FileStore(Path(tmp, "warm")))]
         offset = [emulator.ask("clock") - time.time()]  # the sweep's clock follows the emulator's
@@ -133,11 +138,11 @@ def scenario(count: int, latency: float, ended: float = 0.1, runs: int = 5) -> d
             assert summary["complete"] and steady["complete"], (summary, steady)
             timed.append(warm_s)
             quiet.append(steady_s)
-        cold = cold_sweep(emulator.url, Path(tmp, "cold"))
+        cold = cold_sweep(emulator.url, Path(tmp, "cold"), track)
         requests = dict(summary["ciRequests"])
         pool = client.pacer.limit
         rounds = math.ceil(requests.get("list", 0) / pool) + math.ceil(requests.get("describe", 0) / pool)
-        sdk_s = sdk_loop(emulator.url, ids)
+        sdk_s = sdk_loop(emulator.url, ids) if sdk_s is None else sdk_s
         assert cold["ok"], cold
         return {
             "jobs": count, "ended": summary["transitions"], "sdk_s": sdk_s, "sdk_requests": count, "runs": runs,
@@ -216,17 +221,23 @@ def main(argv: list[str] | None = None) -> int:
     for count in args.jobs:
         results.append(scenario(count, args.latency))
         print(row(results[-1]), flush=True)
+    print("The default configuration (JOBWATCH_TRACK_OBJECTS=true: objects followed too), same SDK loop figures:")
+    print(HEADER, flush=True)
+    tracked = []
+    for plain in results:
+        tracked.append(scenario(plain["jobs"], args.latency, track=True, sdk_s=plain["sdk_s"]))
+        print(row(tracked[-1]), flush=True)
     imports = import_times()
     ratio = imports["index"] / imports["requests"]
     line = (f"import index: {imports['index'] * 1000:.0f} ms, import requests: {imports['requests'] * 1000:.0f} ms "
             f"(medians of 15 fresh interpreters each, alternating): {ratio:.2f}×")  # fmt: skip
     print(line)
     if args.write:
-        write(results, line, args)
+        write(results, tracked, line, args)
     return 0
 
 
-def write(results: list[dict[str, Any]], imports: str, args: argparse.Namespace) -> None:
+def write(results: list[dict[str, Any]], tracked: list[dict[str, Any]], imports: str, args: argparse.Namespace) -> None:
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.processor())  # fmt: skip
     lines = [

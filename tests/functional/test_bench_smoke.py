@@ -17,6 +17,12 @@ def test_sweep_bench_scenario_runs() -> None:
     assert figures["floor_s"] == 0 and "| — |" in sweep_bench.row(figures)
 
 
+def test_sweep_bench_default_configuration_runs() -> None:
+    """The default configuration's scenario (objects followed) runs and reuses the given SDK loop figure."""
+    figures = sweep_bench.scenario(30, latency=0.0, runs=1, track=True, sdk_s=1.5)
+    assert figures["ended"] == 3 and figures["sdk_s"] == 1.5 and figures["requests"] > 0
+
+
 def test_import_probe_runs() -> None:
     """The import comparison measures both modules in fresh interpreters."""
     times = sweep_bench.import_times(runs=1)
