@@ -1,9 +1,11 @@
 """A failing proxy in front of an S3 endpoint (moto in the tests): forwards each request, or fails it.
 
 ``fail(kind, ratio)`` makes a share of requests fail (seeded); ``kind`` is one of ``"503"`` (SlowDown), ``"500"``
-(InternalError), ``"403"`` (AccessDenied), ``"reset"`` (the connection dropped before the request is forwarded) or
-``"lost"`` (forwarded and applied, then the connection dropped: the answer is lost). ``heal()`` stops failing.
-``injected`` counts what was done; ``forwarded`` what reached the endpoint.
+(InternalError), ``"403"`` (AccessDenied), ``"412"`` (PreconditionFailed), ``"409"`` (COS's FileAlreadyExists),
+``"409-race"`` (S3's ConditionalRequestConflict), ``"reset"`` (the connection dropped before the request is
+forwarded) or ``"lost"`` (forwarded and applied, then the connection dropped: the answer is lost). ``next(method,
+kind)`` fails just the next request of that method, before any ratio. ``heal()`` stops failing. ``injected`` counts
+what was done; ``forwarded`` what reached the endpoint.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from urllib.parse import urlsplit
 from devkit.localserver import LocalServer
 
 _HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "expect", "host"}
-_CODES = {"503": "SlowDown", "500": "InternalError", "403": "AccessDenied"}
+_CODES = {"503": "SlowDown", "500": "InternalError", "403": "AccessDenied", "412": "PreconditionFailed",
+          "409": "FileAlreadyExists", "409-race": "ConditionalRequestConflict"}  # fmt: skip
 
 
 class FailingProxy(LocalServer):
@@ -34,6 +37,7 @@ class FailingProxy(LocalServer):
         self.ratio = 0.0
         self.injected: Counter[str] = Counter()
         self.forwarded = 0
+        self.scripted: list[tuple[str, str]] = []  # (method, kind), used first
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -46,8 +50,17 @@ class FailingProxy(LocalServer):
     def heal(self) -> None:
         self.fail("", 0.0)
 
-    def _draw(self) -> str | None:
+    def next(self, method: str, kind: str) -> None:
         with self._lock:
+            self.scripted.append((method, kind))
+
+    def _draw(self, method: str) -> str | None:
+        with self._lock:
+            for i, (wanted, kind) in enumerate(self.scripted):
+                if wanted == method:
+                    del self.scripted[i]
+                    self.injected[kind] += 1
+                    return kind
             if self.kind and self._rng.random() < self.ratio:
                 self.injected[self.kind] += 1
                 return self.kind
@@ -70,11 +83,11 @@ class FailingProxy(LocalServer):
             def relay(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                fault = proxy._draw()
+                fault = proxy._draw(self.command)
                 if fault == "reset":
                     return self.reset()
                 if fault in _CODES:
-                    return self.error(int(fault), _CODES[fault])
+                    return self.error(int(fault[:3]), _CODES[fault])
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
                 upstream = http.client.HTTPConnection(*proxy.upstream, timeout=30)
                 try:

@@ -256,11 +256,16 @@ class TestResilience:
         assert [e["type"] for e in events_of(ports)] == ["ci.batchjob.succeeded"]
 
 
-@pytest.mark.parametrize("backend", ["file", "s3"])
+@pytest.mark.parametrize("backend", ["file", "s3-serialised"])
 def test_concurrent_sweeps_exactly_once(
     emulator: CIEmulator, tmp_path: Path, request: pytest.FixtureRequest, backend: str
 ) -> None:
-    """Four sweeps at a time, round after round, over one store: each ended job has exactly one event."""
+    """Four sweeps at a time, round after round, over one store: each ended job has exactly one event.
+
+    On S3 this holds here only because the moto fixture answers one request at a time: moto checks If-None-Match and
+    stores in two steps, so two racing creates could both win on it. What it shows is jobwatch's side (one
+    conditional create per event, 412/409 read as "exists"); atomicity is the service's (COS, S3), see
+    RELIABILITY.md, and test_s3_conditional.py tests the client's handling of each answer directly."""
     store: ObjectStore = FileStore(tmp_path) if backend == "file" else request.getfixturevalue("s3_store")
     ports_list = [make_ports(emulator, store, JOBWATCH_NOTIFY_ON="all") for _ in range(4)]
     # moto answers one request at a time (~8 ms each), so the S3 round uses fewer jobs.

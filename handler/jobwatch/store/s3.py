@@ -15,7 +15,9 @@ from ..config import Credentials
 from ..errors import StoreError, StoreUnavailableError
 
 _EXISTS = {"PreconditionFailed", "FileAlreadyExists", "412"}
-_TRANSIENT = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling", "503", "500"}
+# ConditionalRequestConflict (409): S3's answer while another conditional write of the key is in progress.
+_TRANSIENT = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling", "503", "500",
+              "ConditionalRequestConflict"}  # fmt: skip
 
 
 class S3Store:
