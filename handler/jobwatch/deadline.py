@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -67,3 +71,27 @@ def _seconds(millis: object) -> float | None:
     if not math.isfinite(seconds) or not 0 <= seconds <= MAX_SECONDS:
         return None
     return seconds
+
+
+def call_within(fn: Callable[[], T], seconds: float, name: str = "bounded") -> T:
+    """``fn()``, given up after ``seconds``: ``TimeoutError`` then. For calls whose total time the caller cannot bound
+    otherwise (a name lookup, an SDK's request): ``fn`` runs on a daemon thread of its own, which a hung call keeps
+    and nothing waits for; what it returns late is dropped. Its exceptions reach the caller."""
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append(fn())
+        except BaseException as exc:  # handed to the caller below
+            failure.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    if not done.wait(max(0.0, seconds)):
+        raise TimeoutError(f"{name} took over {seconds:.1f}s")
+    if failure:
+        raise failure[0]
+    return outcome[0]

@@ -5,6 +5,7 @@ JOBWATCH_SCF_ENDPOINT points the function at it."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,3 +93,18 @@ def test_bad_scf_endpoint_is_named() -> None:
 
     with pytest.raises(ConfigError, match="JOBWATCH_SCF_ENDPOINT"):
         Settings.from_env({"JOBWATCH_SCF_ENDPOINT": "scf.local"})
+
+
+def test_slow_invoke_keeps_the_deadline(emulator: CIEmulator, scf: SCFEmulator, tmp_path: Path) -> None:
+    """An Invoke whose answer takes longer than the invocation has left is given up at its deadline, as a failed
+    attempt kept for a retry."""
+    from jobwatch.deadline import Deadline
+    from jobwatch.notify.chain import ChainInvoker
+
+    ports = ports_for(emulator, scf, tmp_path)
+    invoker = ChainInvoker.from_settings(ports.settings)
+    scf.faults.append("slow:8")
+    started = time.monotonic()
+    result = invoker.invoke("next-step", b"{}", Deadline.after(2.0))
+    assert time.monotonic() - started < 2.5
+    assert not result.ok and "deadline" in (result.error or "")

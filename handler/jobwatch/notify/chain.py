@@ -11,10 +11,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..config import Credentials, Settings
-from ..deadline import Deadline
+from ..deadline import Deadline, call_within
 from .webhook import AttemptResult
 
 MAX_ASYNC_PAYLOAD = 128 * 1024
+INVOKE_TIMEOUT = 20.0  # seconds one Invoke may take in all, like one webhook attempt
 
 
 def split_function(name: str) -> tuple[str, str]:
@@ -80,7 +81,10 @@ class ChainInvoker:
             request.Namespace = namespace
             request.InvocationType = "Event"
             request.ClientContext = body.decode()
-            client.Invoke(request)
+            # The SDK's timeout restarts with each byte read: the whole call is bounded by the invocation's deadline.
+            call_within(lambda: client.Invoke(request), min(INVOKE_TIMEOUT, deadline.remaining() - 0.25), "invoke")
+        except TimeoutError:
+            return AttemptResult(False, None, "Invoke failed: no answer before the deadline (it may still run)")
         except Exception as exc:  # the SDK raises its own exception type, plus requests' ones
             code = getattr(exc, "code", None) or type(exc).__name__
             return AttemptResult(False, None, f"Invoke failed: {code}")

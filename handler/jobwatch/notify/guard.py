@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
+from ..deadline import call_within
 from ..errors import InvalidInputError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -111,30 +110,6 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-def _resolve_within(resolver: Resolver, host: str, port: int, timeout: float | None) -> Sequence[str]:
-    """``resolver(host, port)``, given up after ``timeout`` seconds (getaddrinfo has no timeout of its own: it runs
-    on a daemon thread of its own, which a hung lookup keeps and nothing waits for)."""
-    if timeout is None:
-        return resolver(host, port)
-    outcome: list[Any] = []
-    done = threading.Event()
-
-    def run() -> None:
-        try:
-            outcome.append(resolver(host, port))
-        except BaseException as exc:  # handed to the waiting caller
-            outcome.append(exc)
-        done.set()
-
-    threading.Thread(target=run, name="resolve", daemon=True).start()
-    if not done.wait(max(0.0, timeout)):
-        raise TimeoutError(f"resolving took over {timeout:.1f}s")
-    if isinstance(outcome[0], BaseException):
-        raise outcome[0]
-    result: Sequence[str] = outcome[0]
-    return result
-
-
 class AddressGuard:
     """Checks callback URLs; one per process. ``allow_nets`` exempts addresses (demo and tests only)."""
 
@@ -184,6 +159,12 @@ class AddressGuard:
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         return Target(url, parts.scheme, host, port, str(addresses[0]), path)
 
+    def _resolve(self, host: str, port: int, timeout: float | None) -> Sequence[str]:
+        if timeout is None:
+            return self.resolver(host, port)
+        # getaddrinfo has no timeout of its own
+        return call_within(lambda: self.resolver(host, port), timeout, "resolve")
+
     def _addresses(self, host: str, port: int, timeout: float | None) -> list[IPAddress]:
         try:
             return [ipaddress.ip_address(host)]
@@ -196,7 +177,7 @@ class AddressGuard:
         else:  # 2130706433, 0x7f.1, 0177.0.0.1, 127.1: forms a resolver reads as an IPv4 address
             raise RefusedURLError(f"callback host {host} is a non-canonical numeric address")
         try:
-            found = [ipaddress.ip_address(a.split("%")[0]) for a in _resolve_within(self.resolver, host, port, timeout)]
+            found = [ipaddress.ip_address(a.split("%")[0]) for a in self._resolve(host, port, timeout)]
         except TimeoutError:
             raise RefusedURLError(f"callback host {host} did not resolve in time") from None
         except (OSError, UnicodeError, ValueError):
