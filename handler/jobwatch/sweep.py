@@ -231,7 +231,8 @@ class Sweeper:
 
     def _scrub(self, summary: dict[str, Any], prev: dict[str, Any], deadline: Deadline) -> None:
         """A slice of the redaction pass over what earlier versions stored, until it has read the store through."""
-        cursor = str(prev.get("scrubCursor") or "")
+        # A store this version started has nothing to redact; one an earlier version wrote has no cursor yet.
+        cursor = str(prev.get("scrubCursor") or "") if prev else scrubber.DONE
         summary["scrubCursor"] = cursor
         if cursor == scrubber.DONE:
             return
