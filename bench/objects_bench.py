@@ -2,8 +2,8 @@
 
 1. One Workflow batch of N objects dispatched over an hour, objects taking 5-30 s (they finish roughly in creation
    order), a sweep every minute of emulated time until the batch is finished: CI requests by kind against the bound
-   ``4 × ⌈N/100⌉ + failed executions + 2 per stream per sweep``, objects re-listed after they were known to have
-   ended, sweeps, wall time, peak memory (tracemalloc, jobwatch's side only: the emulator makes objects on the fly).
+   ``4 × ⌈N/100⌉ + failed executions + 2 per stream per sweep``, sweeps, wall time, peak memory (tracemalloc,
+   jobwatch's side only: the emulator makes objects on the fly).
 2. A bucket with 1,000 active batches and 20 ms per CI request: one sweep's wall time against the function's
    timeout, and how many sweeps it takes until every batch has been visited (the budget rotates fairly).
 """
@@ -53,7 +53,6 @@ def one_batch(objects: int, dispatch: float, step: float) -> dict[str, float]:
         wall = time.perf_counter() - started
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        track = records.track(job.job_id) or {}
         manifest = records.manifest(job.job_id) or {}
         requests = {op: emulator.served[op] for op in OBJECT_OPS}
         failed = int(manifest.get("objects", {}).get("failed", 0))
@@ -61,7 +60,7 @@ def one_batch(objects: int, dispatch: float, step: float) -> dict[str, float]:
         return {
             "objects": objects, "sweeps": sweeps, "list": requests["list_executions"],
             "details": requests["describe_execution"], "failed": failed, "bound": bound,
-            "relisted": float(track.get("relisted", 0)), "rows": sum(p["rows"] for p in manifest.get("parts", [])),
+            "rows": sum(p["rows"] for p in manifest.get("parts", [])),
             "parts": len(manifest.get("parts", [])), "wall_s": wall, "peak_mb": peak / 1e6,
         }  # fmt: skip
 
@@ -104,15 +103,14 @@ def main() -> int:
     args = parser.parse_args()
     print(f"One Workflow batch, dispatched over {args.dispatch:.0f} s, objects take 5-30 s, a sweep every "
           f"{args.step:.0f} s (emulated time; CI answers at loopback speed)")  # fmt: skip
-    print(f"{'objects':>9} {'sweeps':>7} {'list req':>9} {'details':>8} {'bound':>7} {'re-listed':>10} "
+    print(f"{'objects':>9} {'sweeps':>7} {'list req':>9} {'details':>8} {'bound':>7} "
           f"{'rows':>9} {'parts':>6} {'wall s':>7} {'objects/s':>10} {'peak MB':>8}")  # fmt: skip
     for n in args.objects:
         r = one_batch(n, args.dispatch, args.step)
         print(f"{r['objects']:>9.0f} {r['sweeps']:>7.0f} {r['list']:>9.0f} {r['details']:>8.0f} {r['bound']:>7.0f} "
-              f"{r['relisted'] / r['objects']:>9.1%} {r['rows']:>9.0f} {r['parts']:>6.0f} {r['wall_s']:>7.1f} "
+              f"{r['rows']:>9.0f} {r['parts']:>6.0f} {r['wall_s']:>7.1f} "
               f"{r['objects'] / r['wall_s']:>10,.0f} {r['peak_mb']:>8.1f}", flush=True)  # fmt: skip
     print("list req + details stay within bound = 4 × ⌈N/100⌉ + failed executions + 2 per stream per sweep;")
-    print("re-listed: ended objects listed again by the ended-objects query (its window starts at the oldest active)")
     print("objects/s: objects listed and recorded (report rows written) per second of wall time, emulator included")
     m = many_batches(args.batches, args.latency)
     print(f"\n{m['batches']:.0f} active batches, {args.latency * 1000:.0f} ms per CI request: slowest sweep "

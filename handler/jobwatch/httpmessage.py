@@ -38,7 +38,6 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]  # lower-case names
     body: bytes
-    source_ip: str | None = None
     params: dict[str, str] = field(default_factory=dict)  # filled by the router
 
     @property
@@ -97,9 +96,7 @@ def normalise(event: dict[str, Any]) -> Request:
         body = body_text.encode("utf-8", "surrogatepass")
     if len(body) > MAX_BODY_BYTES:
         raise HTTPError(413, "PayloadTooLarge", f"bodies are limited to {MAX_BODY_BYTES} bytes")
-    context = event.get("requestContext")
-    source = context.get("sourceIp") if isinstance(context, dict) else headers.get("x-scf-remote-addr")
-    return Request(method, path, query, headers, body, source if isinstance(source, str) else None)
+    return Request(method, path, query, headers, body)
 
 
 def respond(status: int, body: Any = None, headers: dict[str, str] | None = None) -> dict[str, Any]:

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -77,11 +76,6 @@ class Records:
 
     def job_url(self, job_id: str) -> str:
         return self.store.url(self.job_key(job_id))
-
-    def job_ids(self) -> Iterator[str]:
-        for key in self.store.list("jobs/"):
-            if key.endswith(".json"):
-                yield key[len("jobs/") : -len(".json")]
 
     # watches
     @staticmethod
@@ -156,11 +150,6 @@ class Records:
 
     def delete_claim(self, event_id: str, round_no: int) -> None:
         self.store.delete(self.claim_key(event_id, round_no))
-
-    def event_ids(self) -> Iterator[str]:
-        for key in self.store.list("events/"):
-            if key.endswith(".json"):
-                yield key[len("events/") : -len(".json")]
 
     # object tracking: tracks/<jobId>.json (cursors, active objects, counts), tracks/open/<jobId>.json (one marker
     # per batch still being followed), tracks/<jobId>/segment-<n>.csv (report rows waiting to become a part)

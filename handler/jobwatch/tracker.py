@@ -18,7 +18,6 @@ until its invocation's deadline), so overlapping sweeps never write an object tw
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -131,7 +130,6 @@ class Tracker:
     ) -> None:
         self.settings, self.ci, self.records = settings, ci, records
         self.create_event, self.now, self.margin, self.budget = create_event, now, margin, budget
-        self._lock = threading.Lock()
 
     def run(
         self, batches: dict[str, Job | None], deadline: Deadline, offset: int = 0
@@ -297,8 +295,6 @@ class Tracker:
                 if child.child_id in track["active"] and child.terminal:
                     del track["active"][child.child_id]
                     self._ended(track, child, name)
-                else:  # ended before, and listed again because it sits in the window: measured by make bench
-                    track["relisted"] = int(track.get("relisted", 0)) + 1
             token = page.next_token
             if not token or not page.children:
                 return

@@ -16,6 +16,7 @@ from devkit.ciemu.scf import SCFEmulator
 from jobwatch.config import Settings
 from jobwatch.entry import handle
 from jobwatch.service import Ports
+from tests.stored import stored_ids
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def finish_one(emulator: CIEmulator, ports: Ports) -> str:
 
 
 def events(ports: Ports) -> list[dict]:  # type: ignore[type-arg]
-    return [ports.records.event(i) for i in ports.records.event_ids()]  # type: ignore[misc]
+    return [ports.records.event(i) for i in stored_ids(ports.records, "events")]  # type: ignore[misc]
 
 
 def test_signed_invoke_reaches_the_function(emulator: CIEmulator, scf: SCFEmulator, tmp_path: Path) -> None:

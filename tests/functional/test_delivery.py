@@ -30,6 +30,7 @@ from jobwatch.records import Records
 from jobwatch.store import FileStore, ObjectStore
 from tests.conftest import load_event
 from tests.functional.conftest import CREDENTIALS, concurrently
+from tests.stored import stored_ids
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 TIMER = load_event("timer.json")
@@ -62,7 +63,7 @@ def sweep(ports: Ports) -> dict[str, Any]:
 
 
 def event_docs(ports: Ports) -> list[dict[str, Any]]:
-    return [ports.records.event(i) for i in ports.records.event_ids()]  # type: ignore[misc]
+    return [ports.records.event(i) for i in stored_ids(ports.records, "events")]  # type: ignore[misc]
 
 
 class Receiver:

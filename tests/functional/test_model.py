@@ -30,6 +30,7 @@ from jobwatch.notify.webhook import WebhookSender
 from jobwatch.records import Records
 from jobwatch.store import FileStore
 from tests.functional.conftest import CREDENTIALS
+from tests.stored import stored_ids
 
 TERMINAL = frozenset(TERMINAL_TYPES.values())  # the three terminal event types
 TIMER = {"Type": "Timer", "TriggerName": "model"}
@@ -92,7 +93,7 @@ class Lifecycles(RuleBasedStateMachine):
             self.baseline_at = self.emulator.clock()
 
     def events(self) -> list[dict[str, Any]]:
-        return [e for e in (self.ports.records.event(i) for i in self.ports.records.event_ids()) if e]
+        return [e for e in (self.ports.records.event(i) for i in stored_ids(self.ports.records, "events")) if e]
 
     @rule(kind=st.sampled_from(["Workflow", "Job"]), running=st.integers(1, 120), objects=st.integers(0, 6),
           fails=st.booleans())  # fmt: skip

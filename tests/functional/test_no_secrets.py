@@ -26,6 +26,7 @@ from jobwatch.notify.webhook import WebhookSender
 from jobwatch.records import Records
 from jobwatch.service import secrets_of
 from jobwatch.store import FileStore
+from tests.stored import stored_ids
 
 if TYPE_CHECKING:
     from pytest_httpserver import HTTPServer
@@ -96,7 +97,7 @@ def http(ports: Ports, method: str, path: str, *, token: str | None = API_TOKEN,
 
 def every_route(ports: Ports, job_id: str, watch_url: str) -> list[Any]:
     """Each route of the router once, with plausible parameters, and a few refused requests."""
-    event_id = next(iter(ports.records.event_ids()))
+    event_id = next(iter(stored_ids(ports.records, "events")))
     params = {"jobIds": job_id, "jobId": job_id, "eventId": event_id, "part": "objects-00001.csv", "asset": "app.js"}
     bodies = {"/watches": json.dumps({"jobId": job_id, "callbackUrl": watch_url, "metadata": {"t": 1}}),
               "/ci-callback": json.dumps({"EventName": "TaskFinish"})}  # fmt: skip
@@ -134,7 +135,7 @@ def test_whole_run_shows_no_secret(
     answers += every_route(ports, jobs[0].job_id, watch_url)
     answers += [handle(e, {}, ports=ports) for e in (
         {"action": "describe", "jobIds": [jobs[0].job_id]}, {"action": "unwatch", "jobId": jobs[1].job_id},
-        {"action": "replay", "eventId": next(iter(ports.records.event_ids()))}, {"action": "nope"},
+        {"action": "replay", "eventId": next(iter(stored_ids(ports.records, "events")))}, {"action": "nope"},
     )]  # fmt: skip
     emulator.options.secret_key = "rotated"  # CI now refuses our signature: logged and answered
     answers.append(handle({"action": "sweep"}, {}, ports=ports))

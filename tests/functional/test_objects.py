@@ -23,6 +23,7 @@ from jobwatch.store import ObjectStore
 from jobwatch.sweep import Sweeper
 from tests.conftest import load_event
 from tests.functional.conftest import CREDENTIALS, concurrently
+from tests.stored import stored_ids
 
 CONTEXT = {"request_id": "objects-test", "time_limit_in_ms": 60_000}
 TIMER = load_event("timer.json")
@@ -55,7 +56,7 @@ def truth(emulator: CIEmulator, job: EmulatedJob) -> list[emu_objects.EmulatedCh
 
 
 def terminal_events(ports: Ports, job_id: str) -> list[dict[str, Any]]:
-    found = [ports.records.event(i) for i in ports.records.event_ids()]
+    found = [ports.records.event(i) for i in stored_ids(ports.records, "events")]
     return [e for e in found if e and e["jobId"] == job_id and "progress" not in e["id"] and "stuck" not in e["id"]]
 
 
@@ -209,12 +210,16 @@ def test_progress_events_with_notify_all(emulator: CIEmulator, store: ObjectStor
     for _ in range(6):
         emulator.clock.advance(4)
         sweep(ports)
-    progress = [e for e in (ports.records.event(i) for i in ports.records.event_ids()) if e and "progress" in e["id"]]
+    progress = [
+        e for e in (ports.records.event(i) for i in stored_ids(ports.records, "events")) if e and "progress" in e["id"]
+    ]
     assert len(progress) == 1 and progress[0]["type"] == "ci.batchjob.progress"
     assert progress[0]["jobId"] == job.job_id and progress[0]["payload"]["data"]["objects"]["seen"] > 0
     emulator.clock.advance(301)
     sweep(ports)
-    progress = [e for e in (ports.records.event(i) for i in ports.records.event_ids()) if e and "progress" in e["id"]]
+    progress = [
+        e for e in (ports.records.event(i) for i in stored_ids(ports.records, "events")) if e and "progress" in e["id"]
+    ]
     assert len(progress) in (1, 2)  # a second one only if the counts moved
 
 

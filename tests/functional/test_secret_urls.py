@@ -13,6 +13,7 @@ from devkit.ciemu import CIEmulator
 from jobwatch.entry import Ports, handle
 from jobwatch.events import public_event, public_url
 from tests.functional.apitools import JOB_ID, build_ports, call
+from tests.stored import stored_ids
 
 SECRET_PATH = "services/T0001/B0002/Xy9SecretPathPart"
 SECRET_QUERY = "sig=QueryTokenValue77"
@@ -85,7 +86,7 @@ def test_delivery_still_has_the_full_url(ports: Ports, emulator: CIEmulator) -> 
     run_with_watch(ports, emulator)
     watch = ports.records.watch(JOB_ID) or ports.records.finished_watch(JOB_ID)  # CI does not know JOB_ID: it ended
     assert watch is not None and watch["callbackUrl"] == HOOK
-    stored = [ports.records.event(i) for i in ports.records.event_ids()]
+    stored = [ports.records.event(i) for i in stored_ids(ports.records, "events")]
     urls = {t.get("url") for e in stored for t in e["targets"].values()}  # type: ignore[index]
     assert GLOBAL_HOOK in urls
 

@@ -33,6 +33,8 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402, TC002  (fixtures' annotations)
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+from tests.stored import stored_ids  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
@@ -108,7 +110,7 @@ def test_jobs_and_states_equal_the_store(browser: WebDriver, site: tuple[Ports, 
     ports, url = site
     sign_in(browser, url)
     rows = job_rows(browser)
-    stored = {job_id: ports.records.job(job_id) for job_id in ports.records.job_ids()}
+    stored = {job_id: ports.records.job(job_id) for job_id in stored_ids(ports.records, "jobs")}
     assert set(rows) == set(stored)
     for job_id, row in rows.items():
         assert row.get_attribute("data-state") == stored[job_id]["state"]  # type: ignore[index]
@@ -133,7 +135,7 @@ def test_open_a_job_and_see_its_failed_objects(browser: WebDriver, site: tuple[P
     """A finished batch with failures shows each failed object with its code and message, and its report parts."""
     ports, url = site
     failed_job = next(
-        j for j in ports.records.job_ids() if (ports.records.job(j) or {}).get("objects", {}).get("failed")
+        j for j in stored_ids(ports.records, "jobs") if (ports.records.job(j) or {}).get("objects", {}).get("failed")
     )
     sign_in(browser, url)
     job_rows(browser)[failed_job].find_element(By.CSS_SELECTOR, "a").click()

@@ -22,6 +22,7 @@ from jobwatch.store import FileStore, ObjectStore
 from jobwatch.sweep import HEARTBEAT, Sweeper
 from tests.conftest import load_event
 from tests.functional.conftest import CREDENTIALS, concurrently
+from tests.stored import stored_ids
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 CONTEXT = {"request_id": "test-request", "time_limit_in_ms": 60_000}
@@ -87,7 +88,7 @@ class TestDiffing:
         made = emulator.book.preload(12, seed=1)
         result = sweep(ports)
         assert result["jobsSeen"] == 12 and result["eventsEmitted"] == 0
-        assert sorted(ports.records.job_ids()) == sorted(j.job_id for j in made)
+        assert sorted(stored_ids(ports.records, "jobs")) == sorted(j.job_id for j in made)
         assert {ports.records.job(j.job_id)["type"] for j in made} == {"Workflow", "Job"}  # type: ignore[index]
 
     def test_finished_job_emits_once(self, emulator: CIEmulator, ports: Ports) -> None:
