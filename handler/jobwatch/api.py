@@ -18,10 +18,10 @@ from datetime import datetime
 from typing import Any
 
 from . import callbacks, service, ui
-from .ci.models import is_valid_job_id
 from .deadline import Deadline
 from .errors import CIError, InvalidInputError, JobwatchError
 from .httpmessage import HTTPError, Request, error_body, error_response, normalise, respond, respond_bytes
+from .ids import checked_event_id, checked_job_id
 from .service import Ports
 
 log = logging.getLogger("jobwatch.api")
@@ -49,12 +49,6 @@ def _bad(message: str) -> HTTPError:
     return HTTPError(400, "InvalidArgument", message)
 
 
-def _job_id(value: str) -> str:
-    if not is_valid_job_id(value):
-        raise _bad("job IDs are 1-64 characters of A-Z, a-z, 0-9, _ and -")
-    return value
-
-
 def _limit(query: dict[str, str]) -> int:
     raw = query.get("limit", "")
     if raw == "":
@@ -75,7 +69,7 @@ def live_jobs(ports: Ports, request: Request, deadline: Deadline) -> dict[str, A
     ids = request.params["jobIds"].split(",")
     if len(ids) > MAX_IDS:
         raise _bad(f"at most {MAX_IDS} job IDs at once")
-    return respond(200, service.describe(ports, [_job_id(i) for i in ids], deadline))
+    return respond(200, service.describe(ports, [checked_job_id(i) for i in ids], deadline))
 
 
 def stored_jobs(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
@@ -86,22 +80,22 @@ def stored_jobs(ports: Ports, request: Request, deadline: Deadline) -> dict[str,
 
 
 def job_record(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
-    return respond(200, service.job_story(ports, _job_id(request.params["jobId"])))
+    return respond(200, service.job_story(ports, checked_job_id(request.params["jobId"])))
 
 
 def job_objects(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
     query = request.query
-    page = service.objects_page(ports, _job_id(request.params["jobId"]), query.get("state", ""), _limit(query),
+    page = service.objects_page(ports, checked_job_id(request.params["jobId"]), query.get("state", ""), _limit(query),
                                 query.get("cursor", ""))  # fmt: skip
     return respond(200, page)
 
 
 def job_report(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
-    return respond(200, service.report_manifest(ports, _job_id(request.params["jobId"])))
+    return respond(200, service.report_manifest(ports, checked_job_id(request.params["jobId"])))
 
 
 def job_report_part(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
-    job_id, part = _job_id(request.params["jobId"]), request.params["part"]
+    job_id, part = checked_job_id(request.params["jobId"]), request.params["part"]
     data = service.report_part(ports, job_id, part)
     disposition = f'attachment; filename="{job_id}-{part}"'
     return respond_bytes(200, data, "text/csv; charset=utf-8", {"Content-Disposition": disposition})
@@ -113,7 +107,7 @@ def add_watch(ports: Ports, request: Request, deadline: Deadline) -> dict[str, A
 
 
 def remove_watch(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
-    service.unwatch(ports, _job_id(request.params["jobId"]))
+    service.unwatch(ports, checked_job_id(request.params["jobId"]))
     return respond(204)
 
 
@@ -123,9 +117,7 @@ def list_events(ports: Ports, request: Request, deadline: Deadline) -> dict[str,
 
 
 def replay_event(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
-    event_id = request.params["eventId"]
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", event_id):
-        raise _bad("not an event id")
+    event_id = checked_event_id(request.params["eventId"])
     result = service.replay(ports, event_id)
     return respond(202, {"eventId": event_id, "status": result["status"]})
 

@@ -7,31 +7,23 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 from typing import Any
 
 from . import jsoncodec
-from .ci.models import is_valid_job_id
-from .errors import InvalidInputError, StoreError
+from .errors import StoreError
+from .ids import checked_event_id, checked_job_id
 from .redaction import redact
 from .store.base import ObjectStore
 
 # what only the latest summary keeps: the next sweep starts from it, and it grows with the active jobs
 STATE_KEYS = ("known", "born", "stuckReported", "badEntries", "retentionCursor", "listEdges", "scrubCursor")
 LATEST_SUMMARY = "sweeps/latest.json"
-EVENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 def dumps(document: dict[str, Any]) -> bytes:
     """Stable JSON bytes: sorted keys, UTF-8; NaN and Infinity raise ``ValueError`` rather than being written."""
     return jsoncodec.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
-
-
-def _checked(job_id: str) -> str:
-    if not isinstance(job_id, str) or not is_valid_job_id(job_id):
-        raise InvalidInputError("job IDs are 1-64 characters of A-Z, a-z, 0-9, _ and -")
-    return job_id
 
 
 def _redacted(event: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +58,7 @@ class Records:
     # jobs
     @staticmethod
     def job_key(job_id: str) -> str:
-        return f"jobs/{_checked(job_id)}.json"
+        return f"jobs/{checked_job_id(job_id)}.json"
 
     def job(self, job_id: str) -> dict[str, Any] | None:
         return self.load(self.job_key(job_id))
@@ -80,7 +72,7 @@ class Records:
     # watches
     @staticmethod
     def watch_key(job_id: str) -> str:
-        return f"watches/{_checked(job_id)}.json"
+        return f"watches/{checked_job_id(job_id)}.json"
 
     def watch(self, job_id: str) -> dict[str, Any] | None:
         return self.load(self.watch_key(job_id))
@@ -93,11 +85,11 @@ class Records:
 
     def finish_watch(self, watch: dict[str, Any]) -> None:
         """Move a watch whose job has ended to ``watches/finished/``: kept, but out of every sweep's reads."""
-        self.store.put(f"watches/finished/{_checked(watch['jobId'])}.json", dumps(watch))
+        self.store.put(f"watches/finished/{checked_job_id(watch['jobId'])}.json", dumps(watch))
         self.delete_watch(watch["jobId"])
 
     def finished_watch(self, job_id: str) -> dict[str, Any] | None:
-        return self.load(f"watches/finished/{_checked(job_id)}.json")
+        return self.load(f"watches/finished/{checked_job_id(job_id)}.json")
 
     def watches(self) -> list[dict[str, Any]]:
         """The active watches (``watches/<jobId>.json``)."""
@@ -113,8 +105,7 @@ class Records:
     # events
     @staticmethod
     def event_key(event_id: str) -> str:
-        if not isinstance(event_id, str) or not EVENT_ID_RE.fullmatch(event_id):
-            raise InvalidInputError("event ids are 1-128 characters of A-Z, a-z, 0-9, _ and -")
+        checked_event_id(event_id)
         return f"events/{event_id}.json"
 
     def create_event(self, event: dict[str, Any]) -> bool:
@@ -154,20 +145,20 @@ class Records:
     # object tracking: tracks/<jobId>.json (cursors, active objects, counts), tracks/open/<jobId>.json (one marker
     # per batch still being followed), tracks/<jobId>/segment-<n>.csv (report rows waiting to become a part)
     def track(self, job_id: str) -> dict[str, Any] | None:
-        return self.load(f"tracks/{_checked(job_id)}.json")
+        return self.load(f"tracks/{checked_job_id(job_id)}.json")
 
     def put_track(self, track: dict[str, Any]) -> None:
-        self.store.put(f"tracks/{_checked(track['jobId'])}.json", dumps(track))
+        self.store.put(f"tracks/{checked_job_id(track['jobId'])}.json", dumps(track))
 
     def create_track(self, track: dict[str, Any]) -> bool:
         """Store a new track unless one exists (two sweeps starting to follow the same batch keep the first)."""
-        return self.store.create(f"tracks/{_checked(track['jobId'])}.json", dumps(track))
+        return self.store.create(f"tracks/{checked_job_id(track['jobId'])}.json", dumps(track))
 
     def put_open(self, job_id: str) -> None:
-        self.store.put(f"tracks/open/{_checked(job_id)}.json", b"{}")
+        self.store.put(f"tracks/open/{checked_job_id(job_id)}.json", b"{}")
 
     def delete_open(self, job_id: str) -> None:
-        self.store.delete(f"tracks/open/{_checked(job_id)}.json")
+        self.store.delete(f"tracks/open/{checked_job_id(job_id)}.json")
 
     def open_tracks(self) -> list[str]:
         keys = self.store.list("tracks/open/")
@@ -175,12 +166,12 @@ class Records:
 
     @staticmethod
     def segment_key(job_id: str, number: int) -> str:
-        return f"tracks/{_checked(job_id)}/segment-{number:06d}.csv"
+        return f"tracks/{checked_job_id(job_id)}/segment-{number:06d}.csv"
 
     # reports: reports/<jobId>/objects-<NNNNN>.csv parts and manifest.json, written once, last
     @staticmethod
     def manifest_key(job_id: str) -> str:
-        return f"reports/{_checked(job_id)}/manifest.json"
+        return f"reports/{checked_job_id(job_id)}/manifest.json"
 
     def manifest(self, job_id: str) -> dict[str, Any] | None:
         return self.load(self.manifest_key(job_id))

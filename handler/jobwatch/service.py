@@ -13,11 +13,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import cursors, logs, reads, watches
-from .ci.models import is_valid_job_id
 from .config import Settings
 from .deadline import Deadline
 from .errors import ConfigError, InvalidInputError, JobwatchError
 from .events import public_event
+from .ids import checked_event_id, checked_job_id
 from .notify.guard import AddressGuard
 from .overview import Overview
 from .records import Records
@@ -28,7 +28,6 @@ MAX_DESCRIBE_IDS = 100
 SCAN_LIMIT = 1000  # stored documents read per page at most, however selective the filters
 JOB_STATES = ("Submitted", "Running", "Pause", "Success", "Failed", "Cancel")
 EVENT_STATUSES = ("pending", "delivered", "failed")
-ID_RULE = "job IDs are 1-64 characters of A-Z, a-z, 0-9, _ and -"
 
 
 @dataclass
@@ -105,12 +104,6 @@ def secrets_of(settings: Settings) -> list[str]:
     return found
 
 
-def checked_job_id(job_id: object) -> str:
-    if not isinstance(job_id, str) or not is_valid_job_id(job_id):
-        raise InvalidInputError(ID_RULE)
-    return job_id
-
-
 def run_sweep(ports: Ports, deadline: Deadline, extra_ids: tuple[str, ...] = ()) -> dict[str, Any]:
     """One sweep; the summary comes back without the bookkeeping the next sweep needs."""
     if not ports.settings.ci_bucket and not ports.settings.ci_endpoint:
@@ -128,8 +121,7 @@ def replay(ports: Ports, event_id: str) -> dict[str, Any]:
     """Re-queue one event for delivery at the next sweep."""
     from .notify.outbox import Dispatcher
 
-    if not isinstance(event_id, str):
-        raise InvalidInputError("eventId must be an event id")
+    checked_event_id(event_id)
     if not isinstance(ports.notifier, Dispatcher):
         raise ConfigError("JOBWATCH_WEBHOOK_URL", "no delivery is configured")
     event = ports.notifier.replay(event_id)

@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from . import jsoncodec
-from .ci.models import is_valid_job_id
 from .config import FUNCTION_RE, Settings
 from .errors import InvalidInputError
 from .events import public_url
+from .ids import checked_job_id
 from .notify.guard import AddressGuard
 from .records import Records
 
@@ -24,9 +24,7 @@ def validate(request: object) -> dict[str, Any]:
     unknown = sorted(set(request) - set(FIELDS) - {"action"})
     if unknown:
         raise InvalidInputError(f"unknown field(s): {', '.join(unknown)}")
-    job_id = request.get("jobId")
-    if not isinstance(job_id, str) or not is_valid_job_id(job_id):
-        raise InvalidInputError("jobId must be 1-64 characters of A-Z, a-z, 0-9, _ and -")
+    job_id = checked_job_id(request.get("jobId"), "jobId")
     callback = request.get("callbackUrl")
     if "callbackUrl" in request and callback is not None:
         if not isinstance(callback, str) or not callback.strip():

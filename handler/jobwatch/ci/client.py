@@ -48,6 +48,7 @@ from ..errors import (
     MalformedXMLError,
     UnsafeXMLError,
 )
+from ..ids import checked_job_id
 from . import xmldoc
 from .children import CHILD_STATES, ChildPage, parse_execution_failure, parse_executions, parse_media_jobs
 from .models import (
@@ -57,7 +58,6 @@ from .models import (
     Job,
     JobPage,
     format_ci_time,
-    is_valid_job_id,
     parse_page,
 )
 from .pacing import Pacer
@@ -179,7 +179,7 @@ class CIClient:
 
         ids = list(dict.fromkeys(job_ids))
         for job_id in ids:
-            _check_job_id(job_id)
+            checked_job_id(job_id)
         results = []
         pending = ids
         if self._multi_describe is None and len(ids) > 1:
@@ -282,7 +282,7 @@ class CIClient:
     ) -> ChildPage:
         """One page of a batch's objects: its workflow executions of ``workflow_id`` (a Workflow batch), or its
         media jobs of ``tag`` in ``queue_id`` (a Job batch)."""
-        _check_job_id(batch_id)
+        checked_job_id(batch_id)
         _check_listing(states, CHILD_STATES, order, size)
         params: dict[str, str | None] = {"size": str(size), "orderByTime": order}
         if workflow_id:
@@ -301,13 +301,13 @@ class CIClient:
     def execution_failure(self, run_id: str, *, deadline: Deadline | None = None) -> tuple[str, str, str]:
         """Why a workflow execution failed: its failed task's (code, message, task JobId), from
         ``GET /workflowexecution/<RunId>``."""
-        _check_job_id(run_id)
+        checked_job_id(run_id)
         path = f"/workflowexecution/{run_id}"
         return self._fetch("describe_execution", "GET", path, {}, None, deadline, parse_execution_failure)
 
     def cancel(self, job_id: str, *, deadline: Deadline | None = None) -> None:
         """``PUT /inventorytriggerjob/<id>?cancel``."""
-        _check_job_id(job_id)
+        checked_job_id(job_id)
         self._fetch("cancel", "PUT", f"{PATH}/{job_id}", {"cancel": None}, None, deadline, _no_body)
 
     # --- internals ----------------------------------------------------------------------------
@@ -584,8 +584,3 @@ def _window(
         "nextToken": next_token,
     }
     return {k: v for k, v in optional.items() if v}
-
-
-def _check_job_id(job_id: str) -> None:
-    if not isinstance(job_id, str) or not is_valid_job_id(job_id):
-        raise InvalidInputError("job IDs are 1-64 characters of A-Z, a-z, 0-9, _ and -")

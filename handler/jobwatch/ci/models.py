@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CIBadResponseError, MalformedXMLError
+from ..ids import is_valid_job_id
 from ..redaction import redact_text
 from . import xmldoc
 
@@ -26,7 +27,6 @@ ACTIVE_STATES = ("Submitted", "Running", "Pause")
 TERMINAL_STATES = frozenset({"Success", "Failed", "Cancel"})
 JOB_TYPES = ("Workflow", "Job")
 MAX_TEXT_CHARS = 4096  # one text CI sends (a Message, a URL) is stored at most this long
-JOB_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 _TEXTS = frozenset({"Code", "Message", "Type", "Name", "JobId", "State", "CreationTime", "StartTime", "EndTime"})
 _CI_TIME_RE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d{1,9})?(?:([+-]\d\d):?(\d\d)|(Z))?", re.ASCII)
@@ -67,11 +67,6 @@ def format_ci_time(value: datetime) -> str:
     # isoformat, not strftime: strftime goes through the time module and the import machinery on every call.
     text = value.isoformat(timespec="seconds")
     return text[:19] + text[19:].replace(":", "")
-
-
-def is_valid_job_id(job_id: str) -> bool:
-    """1–64 characters of ``[A-Za-z0-9_-]`` (the public contract); keeps IDs safe in paths and file names."""
-    return JOB_ID_RE.fullmatch(job_id) is not None
 
 
 def _freeze(value: Any) -> Any:
