@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -173,45 +173,52 @@ class Overview:
 
     def _rebuild_jobs(self, partial: dict[str, Any] | None, deadline: Deadline) -> dict[str, Any]:
         index = partial or {"version": 1, "jobs": {}, "complete": False, "after": ""}
-        after = str(index.get("after") or "")
-        for key in self.records.store.list("jobs/", start_after=after):
-            if deadline.expired(5.0):
-                break
-            after = key
-            try:
-                record = self.records.load(key)
-            except JobwatchError:
-                continue
-            if record is not None and "jobId" in record:
-                index["jobs"][record["jobId"]] = {**index["jobs"].get(record["jobId"], {}), **line_of(record)}
-        else:
-            index["complete"] = True
-        index["after"], index["rebuilt"] = after, True
+        lines: dict[str, Any] = index["jobs"]
+
+        def take(record: dict[str, Any]) -> None:
+            if "jobId" in record:
+                lines[record["jobId"]] = {**lines.get(record["jobId"], {}), **line_of(record)}
+
+        self._resume("jobs/", index, deadline, take)
+        index["rebuilt"] = True
         return index
 
     def _rebuild_events(self, partial: dict[str, Any] | None, deadline: Deadline) -> dict[str, Any]:
         index = partial or {"version": 1, "statuses": {}, "open": {}, "complete": False, "after": ""}
-        after = str(index.get("after") or "")
         recent: list[dict[str, Any]] = list(index.get("recent") or [])
-        for key in self.records.store.list("events/", start_after=after):
-            if deadline.expired(5.0):
-                break
-            after = key
-            try:
-                event = self.records.load(key)
-            except JobwatchError:
-                continue
-            if event is None or "id" not in event:
-                continue
+
+        def take(event: dict[str, Any]) -> None:
+            if "id" not in event:
+                return
             index["statuses"][event["id"]] = str(event.get("status"))
             shown = public_event(event)
             if event.get("status") in ("pending", "failed"):
                 index["open"][event["id"]] = shown
             recent.append(shown)
+
+        self._resume("events/", index, deadline, take)
+        index["recent"] = _newest(recent)
+        return index
+
+    def _resume(
+        self, prefix: str, index: dict[str, Any], deadline: Deadline, take: Callable[[dict[str, Any]], None]
+    ) -> None:
+        """Hand each document under ``prefix`` after ``index["after"]`` to ``take`` until the deadline nears; the
+        index records where it stopped, and ``complete`` once it went through (the next sweep resumes there)."""
+        after = str(index.get("after") or "")
+        for key in self.records.store.list(prefix, start_after=after):
+            if deadline.expired(5.0):
+                break
+            after = key
+            try:
+                document = self.records.load(key)
+            except JobwatchError:
+                continue
+            if document is not None:
+                take(document)
         else:
             index["complete"] = True
-        index["after"], index["recent"] = after, _newest(recent)
-        return index
+        index["after"] = after
 
 
 def _newest(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -7,10 +7,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from . import jsoncodec
+from . import jsoncodec, times
+from .deadline import Deadline
 from .errors import StoreError
 from .ids import checked_event_id, checked_job_id
 from .redaction import redact
@@ -19,6 +20,7 @@ from .store.base import ObjectStore
 # what only the latest summary keeps: the next sweep starts from it, and it grows with the active jobs
 STATE_KEYS = ("known", "born", "stuckReported", "badEntries", "retentionCursor", "listEdges", "scrubCursor")
 LATEST_SUMMARY = "sweeps/latest.json"
+LEASE_SLACK = timedelta(seconds=10)  # clocks of two SCF instances (NTP-synchronised) differ by far less
 
 
 def dumps(document: dict[str, Any]) -> bytes:
@@ -138,6 +140,19 @@ class Records:
 
     def claim(self, event_id: str, round_no: int) -> dict[str, Any] | None:
         return self.load(self.claim_key(event_id, round_no))
+
+    def lease(
+        self, name: str, round_no: int, now: datetime, deadline: Deadline, minimum: timedelta = timedelta(0)
+    ) -> bool:
+        """Claim round ``round_no`` of ``name`` (an event's delivery round, a track's version) for as long as the
+        invocation holding ``deadline`` may run, plus ``LEASE_SLACK``; True when this call holds it."""
+        held = max(minimum, timedelta(seconds=max(0.0, deadline.remaining())) + LEASE_SLACK)
+        return self.create_claim(name, round_no, {"at": now.isoformat(), "expiresAt": (now + held).isoformat()})
+
+    def lapsed(self, name: str, round_no: int, now: datetime) -> bool:
+        """True when round ``round_no`` of ``name`` is claimed and the lease ran out: its holder died."""
+        claim = self.claim(name, round_no)
+        return claim is not None and times.at(claim.get("expiresAt")) <= now
 
     def delete_claim(self, event_id: str, round_no: int) -> None:
         self.store.delete(self.claim_key(event_id, round_no))

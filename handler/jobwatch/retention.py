@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import times
 from .deadline import Deadline
 from .errors import JobwatchError
 from .records import Records
@@ -40,13 +41,6 @@ class Pruned:
     def as_dict(self) -> dict[str, Any]:
         found = {"summaries": self.summaries, "events": len(self.events), "claims": self.claims}
         return {**found, "temporaries": self.temporaries} if self.temporaries else found
-
-
-def _older(value: Any, cutoff: datetime) -> bool:
-    try:
-        return bool(value) and datetime.fromisoformat(str(value)) < cutoff
-    except ValueError:
-        return False
 
 
 def prune(records: Records, now: datetime, days: int, cursor: str, deadline: Deadline, budget: int = BUDGET) -> Pruned:
@@ -80,7 +74,7 @@ def prune(records: Records, now: datetime, days: int, cursor: str, deadline: Dea
             event = records.load(key)
         except JobwatchError:
             continue
-        if event and event.get("status") == "delivered" and _older(event.get("createdAt"), cutoff) and spend():
+        if event and event.get("status") == "delivered" and times.older(event.get("createdAt"), cutoff) and spend():
             records.store.delete(key)
             done.events.append(str(event.get("id")))
     else:
@@ -95,7 +89,7 @@ def prune(records: Records, now: datetime, days: int, cursor: str, deadline: Dea
         except JobwatchError:
             continue
         expired = (claim or {}).get("expiresAt") or (claim or {}).get("at")
-        if claim is not None and _older(expired, now - CLAIM_GRACE) and spend():
+        if claim is not None and times.older(expired, now - CLAIM_GRACE) and spend():
             records.store.delete(key)
             done.claims += 1
     clean = getattr(records.store, "clean_temporaries", None)  # the folder store: files a killed writer left

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from . import events as ev
-from . import history, scrubber
+from . import history, scrubber, times
 from .ci.models import ACTIVE_STATES, JOB_TYPES, DescribeResult, Job
 from .ci.windows import WindowDone, edges_for
 from .config import Settings
@@ -215,14 +215,14 @@ class Sweeper:
                 "listEdges", "retentionAt", "born", "scrubCursor")  # fmt: skip
         if any(summary.get(k) != prev.get(k) for k in same):
             return False
-        return _within(prev.get("startedAt"), self.now(), HEARTBEAT)
+        return times.within(prev.get("startedAt"), self.now(), HEARTBEAT)
 
     def _retain(self, summary: dict[str, Any], prev: dict[str, Any], deadline: Deadline) -> None:
         """A retention slice when one is due (see ``RETENTION_EVERY``); where it stopped goes on in the summary."""
         summary.update(retentionAt=prev.get("retentionAt"), retentionMore=prev.get("retentionMore"),
                        retentionCursor=str(prev.get("retentionCursor") or ""))  # fmt: skip
         now = self.now()
-        if not prev.get("retentionMore") and _within(prev.get("retentionAt"), now, RETENTION_EVERY):
+        if not prev.get("retentionMore") and times.within(prev.get("retentionAt"), now, RETENTION_EVERY):
             return
         pruned = self._prune(summary["retentionCursor"], deadline)
         if pruned is not None:  # else postponed: the next sweep tries again
@@ -505,11 +505,3 @@ def _edges_from(stored: Any) -> dict[str, list[datetime]]:
             except (TypeError, ValueError):
                 continue
     return edges
-
-
-def _within(stamp: Any, now: datetime, span: timedelta) -> bool:
-    """``stamp`` (an ISO time) lies less than ``span`` before ``now``."""
-    try:
-        return timedelta(0) <= now - datetime.fromisoformat(str(stamp)) < span
-    except (TypeError, ValueError):
-        return False

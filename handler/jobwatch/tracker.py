@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from . import events as ev
-from . import report
+from . import report, times
 from .ci.children import Child, ChildPage
 from .ci.models import TERMINAL_STATES, Job
 from .config import Settings
@@ -88,10 +88,6 @@ class Allowance:
             return False
         self.left -= 1
         return True
-
-
-def _parse(value: str | None) -> datetime:
-    return datetime.fromisoformat(value) if value else datetime.fromisoformat(EPOCH)
 
 
 def new_track(job_id: str, job_type: str, operation: dict[str, Any], created: str | None) -> dict[str, Any]:
@@ -177,8 +173,7 @@ class Tracker:
             return TrackOutcome(job_id, finished=True)
         version = int(track["version"]) + 1
         now = self.now()
-        lease = {"at": now.isoformat(), "expiresAt": (now + timedelta(seconds=deadline.remaining() + 5)).isoformat()}
-        if not self.records.create_claim(f"track-{job_id}", version, lease):
+        if not self.records.lease(f"track-{job_id}", version, now, deadline):
             self._maybe_take_over(job_id, version, now)
             return TrackOutcome(job_id, skipped=True)
         try:
@@ -198,8 +193,7 @@ class Tracker:
 
     def _maybe_take_over(self, job_id: str, version: int, now: datetime) -> None:
         """The holder of ``version`` died if its lease ran out: skip that version so the next sweep can go on."""
-        claim = self.records.claim(f"track-{job_id}", version)
-        if claim is None or _parse(claim.get("expiresAt")) > now:
+        if not self.records.lapsed(f"track-{job_id}", version, now):
             return
         current = self.records.track(job_id)
         if current is not None and int(current["version"]) + 1 == version:
@@ -248,7 +242,7 @@ class Tracker:
     ) -> None:
         """Children created since the watermark, oldest first, to the end of the list or of the allowance."""
         stream["reachedEnd"] = False
-        start, token = _parse(stream["watermark"]), ""
+        start, token = times.at(stream["watermark"]), ""
         while allowance.take():
             page = self.ci.list_children_page(batch_id=track["jobId"], **stream["query"], start_creation_time=start,
                                               order="Asc", next_token=token, deadline=deadline)  # fmt: skip
@@ -264,7 +258,7 @@ class Tracker:
         created = child.creation_time.isoformat() if child.creation_time else stream["watermark"]
         if child.child_id in stream["edge"] or child.child_id in track["active"]:
             return  # listed before, at the watermark's own second
-        if _parse(created) > _parse(stream["watermark"]):
+        if times.at(created) > times.at(stream["watermark"]):
             stream["watermark"], stream["edge"] = created, [child.child_id]
         else:
             stream["edge"].append(child.child_id)
@@ -282,8 +276,8 @@ class Tracker:
         active = [a for a in track["active"].values() if a["stream"] == name]
         if not active:
             return
-        start = min(_parse(a["creationTime"]) for a in active)
-        end = max(_parse(a["creationTime"]) for a in active)  # nothing after the newest active one can matter
+        start = min(times.at(a["creationTime"]) for a in active)
+        end = max(times.at(a["creationTime"]) for a in active)  # nothing after the newest active one can matter
         token = ""
         while track["active"] and allowance.take():
             page = self.ci.list_children_page(batch_id=track["jobId"], **stream["query"], states=("Success", "Failed",
@@ -324,9 +318,9 @@ class Tracker:
             bounds = [a["creationTime"] for a in track["active"].values()]
             bounds += [s["watermark"] for s in track["streams"].values()]
             bounds += [r["creationTime"] or EPOCH for r in track["rows"] if r.get("needsReason")]
-            frontier = min((_parse(b) for b in bounds), default=None)
-            ready = [r for r in track["rows"] if frontier is None or _parse(r["creationTime"]) < frontier]
-            track["rows"] = [r for r in track["rows"] if not (frontier is None or _parse(r["creationTime"]) <
+            frontier = min((times.at(b) for b in bounds), default=None)
+            ready = [r for r in track["rows"] if frontier is None or times.at(r["creationTime"]) < frontier]
+            track["rows"] = [r for r in track["rows"] if not (frontier is None or times.at(r["creationTime"]) <
                                                                 frontier)]  # fmt: skip
         ready.sort(key=report.order_key)
         rows = [r for r in ready if report.in_scope(r, self.settings.report_scope)]
@@ -405,7 +399,7 @@ class Tracker:
         last = track.get("lastProgressAt")
         if not counts["seen"] or track.get("progressCounts") == counts:
             return []
-        if last and now - _parse(last) < PROGRESS_INTERVAL:
+        if last and now - times.at(last) < PROGRESS_INTERVAL:
             return []
         track["progressSeq"] = int(track.get("progressSeq", 0)) + 1
         track.update(lastProgressAt=now.isoformat(), progressCounts=counts)

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .. import events as ev
+from .. import times
 from ..deadline import Deadline
 from ..errors import InvalidInputError, JobwatchError
 from ..records import Records
@@ -31,7 +32,6 @@ log = logging.getLogger("jobwatch.notify")
 
 SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)  # seconds after attempts 1..7
 LEASE_MIN = timedelta(seconds=15)
-LEASE_SLACK = timedelta(seconds=10)  # clocks of two SCF instances (NTP-synchronised) differ by far less
 WORKERS = 8
 
 
@@ -39,10 +39,6 @@ class NotFoundError(InvalidInputError):
     """Raised when a named event does not exist."""
 
     code = "NotFound"
-
-
-def _parse(value: str | None) -> datetime:
-    return datetime.fromisoformat(value) if value else datetime.min.replace(tzinfo=timezone.utc)
 
 
 class Dispatcher:
@@ -110,14 +106,12 @@ class Dispatcher:
         if event.get("status") != "pending":
             self.records.delete_outbox(event["id"])
             return 0, 0
-        if _parse(event.get("nextAttemptAt")) > now:
+        if times.at(event.get("nextAttemptAt")) > now:
             return 0, 0
         round_no = int(event.get("round", 0)) + 1
         # The claim lives as long as the invocation that holds it can (and a little more): a longer function timeout
         # must not let a second sweep take over a live round and deliver it twice.
-        held = max(LEASE_MIN, timedelta(seconds=deadline.remaining()) + LEASE_SLACK)
-        lease = {"at": now.isoformat(), "expiresAt": (now + held).isoformat()}
-        if not self.records.create_claim(event["id"], round_no, lease):
+        if not self.records.lease(event["id"], round_no, now, deadline, minimum=LEASE_MIN):
             return self._maybe_take_over(event, round_no, now)
         # Our copy may be stale: the round may have been made, and its claim released, since we read it.
         current = self.records.event(event["id"])
@@ -128,7 +122,7 @@ class Dispatcher:
         ok = failed = 0
         body = ev.body_bytes(redact(event["payload"]))  # one stored by an earlier version may show a secret
         for name, target in event.get("targets", {}).items():
-            if target["status"] != "pending" or _parse(target.get("nextAttemptAt")) > now:
+            if target["status"] != "pending" or times.at(target.get("nextAttemptAt")) > now:
                 continue
             result = self._send(target, event["id"], body, deadline)
             self._record(event, name, target, result, now)
@@ -144,8 +138,7 @@ class Dispatcher:
 
     def _maybe_take_over(self, event: dict[str, Any], round_no: int, now: datetime) -> tuple[int, int]:
         """Another sweep holds this round; if its lease ran out it died: count the round as failed, move on."""
-        claim = self.records.claim(event["id"], round_no)
-        if claim is None or _parse(claim.get("expiresAt")) > now:
+        if not self.records.lapsed(event["id"], round_no, now):
             return 0, 0
         current = self.records.event(event["id"])  # the holder may have recorded the round before it died
         if current is None or int(current.get("round", 0)) + 1 != round_no:
