@@ -62,7 +62,8 @@ result = index.main_handler({"Type": "Timer", "TriggerName": "bench"}, {"time_li
 done = time.perf_counter()
 with open("/proc/self/status") as status:
     rss = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
-print(json.dumps({"import": imported - began, "sweep": done - imported, "ok": result.get("ok"), "errors": result.get("errors") or result.get("error"),
+print(json.dumps({"import": imported - began, "sweep": done - imported, "ok": result.get("ok"),
+                  "errors": result.get("errors") or result.get("error"),
                   "jobsSeen": result.get("jobsSeen"), "rssMB": rss}))
 """
 

@@ -12,6 +12,7 @@ import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from .ci.models import Job
 
@@ -53,3 +54,17 @@ class Leavers:
                     self._decided.add(job_id)
                     left.append(job_id)
         return left
+
+
+def born_from(stored: Any) -> dict[str, int]:
+    """The creation times a summary stored; anything unreadable is dropped (that job is then described after the
+    listing)."""
+    if not isinstance(stored, dict):
+        return {}
+    return {str(k): v for k, v in stored.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+
+def born_for(known: Mapping[str, str], before: Mapping[str, int], observed: Mapping[str, Job]) -> dict[str, int]:
+    """Creation times of the known jobs: as stored before, else as observed now."""
+    found = born_of(observed[i] for i in known if i not in before and i in observed)
+    return {i: before[i] if i in before else found[i] for i in known if i in before or i in found}

@@ -21,11 +21,14 @@ from typing import Any
 from . import times
 from .deadline import Deadline
 from .errors import JobwatchError
+from .overview import Overview
 from .records import Records
 
 log = logging.getLogger("jobwatch.retention")
 
 BUDGET = 200
+# A slice of the store is read once in this while, and on each sweep while a slice leaves work behind.
+RETENTION_EVERY = timedelta(minutes=10)
 CLAIM_GRACE = timedelta(days=1)
 
 
@@ -98,3 +101,22 @@ def prune(records: Records, now: datetime, days: int, cursor: str, deadline: Dea
         left -= done.temporaries
     done.more = left <= 0 or bool(done.cursor) or deadline.expired(2.0)
     return done
+
+
+def run_slice(
+    records: Records, summary: dict[str, Any], prev: dict[str, Any], now: datetime, days: int, deadline: Deadline
+) -> None:
+    """A sweep's retention: a slice when one is due (see ``RETENTION_EVERY``), never fatal to the sweep; where it
+    stopped goes on in the summary."""
+    summary.update(retentionAt=prev.get("retentionAt"), retentionMore=prev.get("retentionMore"),
+                   retentionCursor=str(prev.get("retentionCursor") or ""))  # fmt: skip
+    if not prev.get("retentionMore") and times.within(prev.get("retentionAt"), now, RETENTION_EVERY):
+        return
+    try:
+        done = prune(records, now, days, summary["retentionCursor"], deadline)
+        Overview(records).forget(done.events, now)
+    except JobwatchError as exc:  # postponed: the next sweep tries again
+        log.warning("retention postponed: %s", exc)
+        return
+    summary.update(retention=done.as_dict(), retentionCursor=done.cursor, retentionAt=now.isoformat(),
+                   retentionMore=done.more)  # fmt: skip

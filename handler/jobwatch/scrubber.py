@@ -55,6 +55,24 @@ def scrub(records: Records, cursor: str, deadline: Deadline, budget: int = BUDGE
     return done
 
 
+def run_slice(records: Records, summary: dict[str, Any], prev: dict[str, Any], deadline: Deadline) -> None:
+    """A sweep's slice of the pass, until it has read the store through; the cursor goes on in the summary. A store
+    this version started has nothing to redact (its first summary says so); one an earlier version wrote has no
+    cursor yet."""
+    cursor = str(prev.get("scrubCursor") or "") if prev else DONE
+    summary["scrubCursor"] = cursor
+    if cursor == DONE:
+        return
+    try:
+        done = scrub(records, cursor, deadline)
+    except JobwatchError as exc:
+        log.warning("redaction pass postponed: %s", exc)
+        return
+    summary["scrubCursor"] = done.cursor
+    if done.rewritten:
+        summary["redacted"] = done.rewritten
+
+
 def _scrub_one(records: Records, key: str) -> bool:
     data = records.store.get(key)
     if data is None or not needs_redaction(data.decode("utf-8", "replace")):

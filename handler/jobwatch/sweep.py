@@ -14,29 +14,28 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from . import events as ev
-from . import history, scrubber, times
+from . import history, leavers, retention, scrubber, times
+from .ci import windows
 from .ci.models import ACTIVE_STATES, JOB_TYPES, DescribeResult, Job
-from .ci.windows import WindowDone, edges_for
+from .ci.windows import WindowDone
 from .config import Settings
 from .deadline import Deadline
 from .errors import JobwatchError, StoreError
-from .leavers import Leavers, born_of
+from .leavers import Leavers
 from .overview import Overview
 from .pipeline import Outcome, Pipeline
 from .records import Records
-from .retention import Pruned, prune
 from .tracker import ObjectSource, Tracker
 
 log = logging.getLogger("jobwatch.sweep")
 
 HISTORY_MARGIN = timedelta(minutes=1)
 HEARTBEAT = timedelta(minutes=10)  # a quiet sweep stores no summary unless the stored one is older than this
-# Retention reads a slice of the store: once in this while, and on each sweep while a slice leaves work behind.
-RETENTION_EVERY = timedelta(minutes=10)
 EARLY_DESCRIBES = 16  # describes of jobs that left the list, in flight while the listing goes on
 EARLY_BATCH = 10  # job IDs per such describe (one request)
 
@@ -73,6 +72,31 @@ class Notifier(Protocol):
     ) -> tuple[int, int]: ...
 
 
+@dataclass
+class _Work:
+    """One sweep's working state, passed from phase to phase."""
+
+    started: datetime
+    sent_before: Counter[str]
+    prev: dict[str, Any]
+    known: dict[str, str]
+    stuck_reported: set[str]
+    prev_born: dict[str, int]  # each known job's creation time (epoch seconds)
+    watches: dict[str, dict[str, Any]]
+    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    errors: list[str] = field(default_factory=list)
+    observed: dict[str, Job] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()
+    discovered: bool = False
+    complete: bool = False
+    outcomes: list[Outcome] = field(default_factory=list)
+    new_events: list[dict[str, Any]] = field(default_factory=list)
+    written: list[dict[str, Any]] = field(default_factory=list)
+    objects: dict[str, Any] = field(default_factory=dict)
+    objects_offset: int = 0
+    bad_entries: list[str] = field(default_factory=list)
+
+
 class Sweeper:
     """One sweep over the watched bucket; construct per invocation, ``run(deadline)`` once."""
 
@@ -95,112 +119,143 @@ class Sweeper:
 
     def run(self, deadline: Deadline, extra_ids: Sequence[str] = ()) -> dict[str, Any]:
         """One sweep; ``extra_ids`` are described too (batch jobs a CI callback named)."""
-        started = self.now()
-        sent_before = Counter(self.ci.requests_sent)
-        prev = self.records.latest_summary() or {}
-        known: dict[str, str] = dict(prev.get("known") or {})
-        stuck_reported: set[str] = set(prev.get("stuckReported") or [])
-        baselined = bool(prev.get("baselined"))
-        history_from: str | None = prev.get("historyFrom")
-        prev_born = _born_from(prev.get("born"))
-        errors: list[str] = []
+        work = self._begin()
+        self._look(work, extra_ids, deadline)
+        self._settle(work)
+        if self.settings.track_objects:
+            self._follow_objects(work, deadline)
+        self._advance(work)
+        summary = self._summary(work)
+        retention.run_slice(self.records, summary, work.prev, self.now(), self.settings.retain_days, deadline)
+        scrubber.run_slice(self.records, summary, work.prev, deadline)
+        return self._finish(work, summary, deadline)
 
-        watches = {w["jobId"]: w for w in self.records.watches()}
-        observed: dict[str, Job] = {}
-        missing: tuple[str, ...] = ()
-        discovered = False
-        with Pipeline(
-            self._observe, self._stuck_due, self.now(), self.margin, known, stuck_reported, watches, baselined, deadline
-        ) as pipeline:
+    def _begin(self) -> _Work:
+        """What the previous sweep left: the jobs it knew active, what was reported, since when to list history."""
+        prev = self.records.latest_summary() or {}
+        return _Work(
+            started=self.now(),
+            sent_before=Counter(self.ci.requests_sent),
+            prev=prev,
+            known=dict(prev.get("known") or {}),
+            stuck_reported=set(prev.get("stuckReported") or []),
+            prev_born=leavers.born_from(prev.get("born")),
+            watches={w["jobId"]: w for w in self.records.watches()},
+        )
+
+    def _look(self, work: _Work, extra_ids: Sequence[str], deadline: Deadline) -> None:
+        """List and describe; each job CI shows goes through the pipeline (diff, record, events) as it arrives."""
+        prev, known = work.prev, work.known
+        baselined = bool(prev.get("baselined"))
+        history_from = prev.get("historyFrom") if baselined else None
+        with Pipeline(self._observe, self._stuck_due, self.now(), self.margin, known, work.stuck_reported,
+                      work.watches, baselined, deadline) as pipeline:  # fmt: skip
             try:
-                edges = _edges_from(prev.get("listEdges"))
-                born = {i: t for i, t in prev_born.items() if i in known}
-                observed, missing, discovered = self._find(
-                    pipeline, [*known, *watches, *extra_ids], history_from if baselined else None, edges, born, deadline
+                edges = windows.edges_from(prev.get("listEdges"))
+                born = {i: t for i, t in work.prev_born.items() if i in known}
+                ids = [*known, *work.watches, *extra_ids]
+                work.observed, work.missing, work.discovered = self._find(
+                    pipeline, ids, history_from, edges, born, deadline
                 )
             except JobwatchError as exc:
-                errors.append(f"{exc.code}: {exc}")
+                work.errors.append(f"{exc.code}: {exc}")
                 log.warning("sweep discovery failed: %s", exc)
-            observed.update(pipeline.fed)  # the described jobs (fed batch by batch, even before a later one failed)
-            outcomes = pipeline.outcomes()
+            work.observed.update(pipeline.fed)  # the described jobs (fed batch by batch, even before one failed)
+            work.outcomes = pipeline.outcomes()
+            work.now = pipeline.now
 
-        reported_bad = set(prev.get("badEntries") or [])
+    def _settle(self, work: _Work) -> None:
+        """Entries CI sent that could not be used (told once), IDs CI says do not exist, and whether the sweep saw
+        everything it set out to."""
+        reported_bad = set(work.prev.get("badEntries") or [])
         new_bad = sorted(set(getattr(self.ci, "skipped_entries", ())) - reported_bad)
         if new_bad:  # told once, not every sweep
-            errors.append(f"BadJobEntries: {len(new_bad)} listed job(s) without a State or a usable JobId skipped: "
-                          f"{', '.join(new_bad[:10])}")  # fmt: skip
-        outcomes += self._record_missing(missing, watches, pipeline.now)
-        complete = discovered and not any(o.skipped or o.error for o in outcomes)
+            work.errors.append(f"BadJobEntries: {len(new_bad)} listed job(s) without a State or a usable JobId "
+                               f"skipped: {', '.join(new_bad[:10])}")  # fmt: skip
+        work.bad_entries = sorted(reported_bad | set(new_bad))[-1000:]
+        work.outcomes += self._record_missing(work.missing, work.watches, work.now)
+        work.complete = work.discovered and not any(o.skipped or o.error for o in work.outcomes)
+        work.new_events = [e for o in work.outcomes for e in o.events]
+        work.written = [o.record for o in work.outcomes if o.record is not None]
 
-        new_events = [e for o in outcomes for e in o.events]
-        objects: dict[str, Any] = {}
-        offset = 0
-        written = [o.record for o in outcomes if o.record is not None]
-        if self.settings.track_objects:
-            objects, offset = self._objects(observed, outcomes, int(prev.get("objectsOffset") or 0), deadline)
-            new_events += objects.pop("events")
-            errors += objects.pop("errors")
-            written += objects.pop("records")
-        for o in outcomes:
+    def _follow_objects(self, work: _Work, deadline: Deadline) -> None:
+        """Each batch's objects, within the per-sweep budget; their events and records join the sweep's."""
+        work.objects, work.objects_offset = self._objects(
+            work.observed, work.outcomes, int(work.prev.get("objectsOffset") or 0), deadline
+        )
+        work.new_events += work.objects.pop("events")
+        work.errors += work.objects.pop("errors")
+        work.written += work.objects.pop("records")
+
+    def _advance(self, work: _Work) -> None:
+        """Which jobs the next sweep knows active, and which were reported stuck."""
+        for o in work.outcomes:
             if o.error:
-                errors.append(o.error)
+                work.errors.append(o.error)
             if o.terminal:
-                known.pop(o.job_id, None)
-                stuck_reported.discard(o.job_id)
+                work.known.pop(o.job_id, None)
+                work.stuck_reported.discard(o.job_id)
             elif o.state is not None:
-                known[o.job_id] = o.state
+                work.known[o.job_id] = o.state
             if o.stuck:
-                stuck_reported.add(o.job_id)
-        summary: dict[str, Any] = {
+                work.stuck_reported.add(o.job_id)
+
+    def _summary(self, work: _Work) -> dict[str, Any]:
+        """The sweep's summary: its figures, and what the next sweep starts from."""
+        prev, known, outcomes = work.prev, work.known, work.outcomes
+        return {
             "sweepId": uuid.uuid4().hex[:12],
-            "startedAt": started.isoformat(),
-            "complete": complete,
-            "jobsSeen": len(observed),
+            "startedAt": work.started.isoformat(),
+            "complete": work.complete,
+            "jobsSeen": len(work.observed),
             "transitions": sum(o.transition for o in outcomes),
             "recordsWritten": sum(o.written for o in outcomes),
-            "eventsEmitted": len(new_events),
-            "eventIds": [e["id"] for e in new_events],
+            "eventsEmitted": len(work.new_events),
+            "eventIds": [e["id"] for e in work.new_events],
             "deliveries": {"ok": 0, "failed": 0},
-            "nonExistJobIds": list(missing),
+            "nonExistJobIds": list(work.missing),
             "activeJobs": len(known),
-            **({"objects": objects} if objects else {}),
-            "errors": errors,
+            **({"objects": work.objects} if work.objects else {}),
+            "errors": work.errors,
             # what the next sweep starts from
-            "baselined": baselined or complete,
-            "historyFrom": started.isoformat() if complete else history_from,
+            "baselined": bool(prev.get("baselined")) or work.complete,
+            "historyFrom": work.started.isoformat() if work.complete else prev.get("historyFrom"),
             "known": known,
             # when each known job was created: a listing window that covers it without listing it has seen it leave
-            "born": _born_for(known, prev_born, observed),
-            "stuckReported": sorted(stuck_reported & set(known)),
-            "objectsOffset": offset,
-            "badEntries": sorted(reported_bad | set(new_bad))[-1000:],
+            "born": leavers.born_for(known, work.prev_born, work.observed),
+            "stuckReported": sorted(work.stuck_reported & set(known)),
+            "objectsOffset": work.objects_offset,
+            "badEntries": work.bad_entries,
             # where the next sweep cuts its listing of active jobs into windows fetched side by side
-            "listEdges": _list_edges(observed.values()) if discovered else prev.get("listEdges") or {},
+            "listEdges": windows.stored_edges(work.observed.values())
+            if work.discovered
+            else prev.get("listEdges") or {},
         }
-        self._retain(summary, prev, deadline)
-        self._scrub(summary, prev, deadline)
+
+    def _finish(self, work: _Work, summary: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
+        """Store the summary, deliver, fold the indexes, and store the summary again when that changed it."""
         # Stored before delivering: a sweep killed during slow deliveries keeps what the next sweep starts from.
         # A quiet sweep (nothing new since the stored summary, which is recent) stores nothing at all.
-        quiet = self._quiet(summary, prev, written)
+        quiet = self._quiet(summary, work.prev, work.written)
         if not quiet:
-            self._store(summary, sent_before)
+            self._store(summary, work.sent_before)
         changed: list[dict[str, Any]] = []
         if self.notifier is not None:  # new events now, and due retries of earlier ones even if CI is down
-            delivered, failed = self.notifier.dispatch(new_events, deadline, changed)
+            delivered, failed = self.notifier.dispatch(work.new_events, deadline, changed)
             summary["deliveries"] = {"ok": delivered, "failed": failed}
         index_failed = False
-        news = [observed[o.job_id] for o in outcomes if not o.idle and o.job_id in observed]
+        news = [work.observed[o.job_id] for o in work.outcomes if not o.idle and o.job_id in work.observed]
         try:  # the indexes pages and lists read: what this sweep saw, wrote and delivered (a quiet sweep: nothing)
             overview = Overview(self.records)
-            if news or written or new_events or changed or not overview.present():
-                overview.fold(news, written, [*new_events, *changed], deadline, self.now())
+            if news or work.written or work.new_events or changed or not overview.present():
+                overview.fold(news, work.written, [*work.new_events, *changed], deadline, self.now())
         except JobwatchError as exc:
             summary["errors"].append(f"{exc.code}: the index was not updated: {exc}")
             index_failed = True
         if changed or index_failed:
-            self._store(summary, sent_before)  # the deliveries' outcome (and any late news) join the stored summary
+            self._store(summary, work.sent_before)  # the deliveries' outcome (and late news) join the stored summary
         elif quiet:
-            self._store(summary, sent_before, persist=False)
+            self._store(summary, work.sent_before, persist=False)
         return summary
 
     def _quiet(self, summary: dict[str, Any], prev: dict[str, Any], written: list[Any]) -> bool:
@@ -216,44 +271,6 @@ class Sweeper:
         if any(summary.get(k) != prev.get(k) for k in same):
             return False
         return times.within(prev.get("startedAt"), self.now(), HEARTBEAT)
-
-    def _retain(self, summary: dict[str, Any], prev: dict[str, Any], deadline: Deadline) -> None:
-        """A retention slice when one is due (see ``RETENTION_EVERY``); where it stopped goes on in the summary."""
-        summary.update(retentionAt=prev.get("retentionAt"), retentionMore=prev.get("retentionMore"),
-                       retentionCursor=str(prev.get("retentionCursor") or ""))  # fmt: skip
-        now = self.now()
-        if not prev.get("retentionMore") and times.within(prev.get("retentionAt"), now, RETENTION_EVERY):
-            return
-        pruned = self._prune(summary["retentionCursor"], deadline)
-        if pruned is not None:  # else postponed: the next sweep tries again
-            summary.update(retention=pruned.as_dict(), retentionCursor=pruned.cursor, retentionAt=now.isoformat(),
-                           retentionMore=pruned.more)  # fmt: skip
-
-    def _scrub(self, summary: dict[str, Any], prev: dict[str, Any], deadline: Deadline) -> None:
-        """A slice of the redaction pass over what earlier versions stored, until it has read the store through."""
-        # A store this version started has nothing to redact; one an earlier version wrote has no cursor yet.
-        cursor = str(prev.get("scrubCursor") or "") if prev else scrubber.DONE
-        summary["scrubCursor"] = cursor
-        if cursor == scrubber.DONE:
-            return
-        try:
-            done = scrubber.scrub(self.records, cursor, deadline)
-        except JobwatchError as exc:
-            log.warning("redaction pass postponed: %s", exc)
-            return
-        summary["scrubCursor"] = done.cursor
-        if done.rewritten:
-            summary["redacted"] = done.rewritten
-
-    def _prune(self, cursor: str, deadline: Deadline) -> Pruned | None:
-        """Delete what has aged out (JOBWATCH_RETAIN_DAYS), a bounded amount; never fatal to the sweep."""
-        try:
-            done = prune(self.records, self.now(), self.settings.retain_days, cursor, deadline)
-            Overview(self.records).forget(done.events, self.now())
-            return done
-        except JobwatchError as exc:
-            log.warning("retention postponed: %s", exc)
-            return None
 
     def _store(self, summary: dict[str, Any], sent_before: Counter[str], persist: bool = True) -> None:
         """Finish the summary's figures and store it (the latest, and under its day) unless ``persist`` is off."""
@@ -470,38 +487,3 @@ class Sweeper:
             except JobwatchError as exc:
                 outcomes.append(Outcome(job_id, error=f"{exc.code}: {job_id}: {exc}"))
         return outcomes
-
-
-def _list_edges(jobs: Iterable[Job]) -> dict[str, list[str]]:
-    """Per job type, the window edges for the active jobs among ``jobs`` (ISO times)."""
-    times: dict[str, list[datetime]] = {}
-    for job in jobs:
-        if job.state in ACTIVE_STATES and job.creation_time is not None:
-            times.setdefault(job.type, []).append(job.creation_time)
-    found = {kind: [e.isoformat() for e in edges_for(ts)] for kind, ts in sorted(times.items())}
-    return {kind: edges for kind, edges in found.items() if edges}
-
-
-def _born_from(stored: Any) -> dict[str, int]:
-    """The stored creation times; anything unreadable is dropped (that job is then described after the listing)."""
-    if not isinstance(stored, dict):
-        return {}
-    return {str(k): v for k, v in stored.items() if isinstance(v, int) and not isinstance(v, bool)}
-
-
-def _born_for(known: Mapping[str, str], before: Mapping[str, int], observed: Mapping[str, Job]) -> dict[str, int]:
-    """Creation times of the known jobs: as stored before, else as observed now."""
-    found = born_of(observed[i] for i in known if i not in before and i in observed)
-    return {i: before[i] if i in before else found[i] for i in known if i in before or i in found}
-
-
-def _edges_from(stored: Any) -> dict[str, list[datetime]]:
-    """The stored edges back as times; anything unreadable is dropped (the listing then runs unsplit)."""
-    edges: dict[str, list[datetime]] = {}
-    if isinstance(stored, dict):
-        for kind, values in stored.items():
-            try:
-                edges[str(kind)] = [datetime.fromisoformat(str(v)) for v in values][:100]
-            except (TypeError, ValueError):
-                continue
-    return edges

@@ -19,7 +19,7 @@ import pytest
 
 from devkit.ciemu import TEST_SECRET_ID, TEST_SECRET_KEY, CIEmulator
 from devkit.receiver import WebhookReceiver, new_secret
-from jobwatch import sweep
+from jobwatch import retention
 from jobwatch.entry import handle
 from jobwatch.events import TERMINAL_TYPES
 from jobwatch.notify import outbox
@@ -102,7 +102,7 @@ def test_killed_sweeps_lose_nothing_and_duplicate_little(
                 landed[last[len("enter ") :]] += 1  # killed inside that phase: it never marked its exit
         left_by_kills = len(list(store.rglob(f"{file_store.TMP_PREFIX}*")))
         monkeypatch.setattr(file_store, "TEMP_MAX_AGE", 0.0)  # what the kills left is stale now
-        monkeypatch.setattr(sweep, "RETENTION_EVERY", timedelta(0))  # and the clean sweeps look for it each time
+        monkeypatch.setattr(retention, "RETENTION_EVERY", timedelta(0))  # and the clean sweeps look for it each time
         # Clean sweeps until every job has ended and every event is delivered; the killed runs' claims hold for
         # their invocations' 4 s and the slack, then are taken over.
         for _ in range(120):

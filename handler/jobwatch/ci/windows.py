@@ -12,8 +12,9 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from itertools import pairwise
+from typing import Any
 
-from .models import Job
+from .models import ACTIVE_STATES, Job
 
 PER_WINDOW = 80  # jobs a window is cut for: a page holds 100, so jobs created since still fit in one
 MAX_WINDOWS = 50  # per job type; more would queue behind the request pool anyway
@@ -52,3 +53,25 @@ def windows(edges: Sequence[datetime], start: datetime | None = None, end: datet
     cut = list(pairwise(bounds))
     last = len(cut) - 1
     return [(lo, hi if hi is None or i == last else hi + SECOND) for i, (lo, hi) in enumerate(cut)]
+
+
+def stored_edges(jobs: Iterable[Job]) -> dict[str, list[str]]:
+    """Per job type, the window edges for the active jobs among ``jobs`` (ISO times, as a summary stores them)."""
+    times: dict[str, list[datetime]] = {}
+    for job in jobs:
+        if job.state in ACTIVE_STATES and job.creation_time is not None:
+            times.setdefault(job.type, []).append(job.creation_time)
+    found = {kind: [e.isoformat() for e in edges_for(ts)] for kind, ts in sorted(times.items())}
+    return {kind: edges for kind, edges in found.items() if edges}
+
+
+def edges_from(stored: Any) -> dict[str, list[datetime]]:
+    """The edges a summary stored, back as times; anything unreadable is dropped (the listing then runs unsplit)."""
+    edges: dict[str, list[datetime]] = {}
+    if isinstance(stored, dict):
+        for kind, values in stored.items():
+            try:
+                edges[str(kind)] = [datetime.fromisoformat(str(v)) for v in values][:100]
+            except (TypeError, ValueError):
+                continue
+    return edges
