@@ -18,8 +18,9 @@ from .signing import secret_key
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,48}-[0-9]{5,12}$")
 REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,3}$")
 FUNCTION_RE = re.compile(r"^([A-Za-z0-9_-]{1,30}/)?[A-Za-z][A-Za-z0-9_-]{0,58}[A-Za-z0-9]$")
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_LEVELS = ("INFO", "DEBUG", "WARNING", "ERROR", "CRITICAL")  # the first is the default
 NOTIFY_CHOICES = ("terminal", "all")
+REPORT_SCOPES = ("all", "failed")
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 
@@ -67,56 +68,14 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Read and check every variable; the first bad one raises ``ConfigError``."""
         env = {k: v.strip() for k, v in environ.items() if isinstance(v, str) and v.strip()}
-        bucket = env.get("JOBWATCH_CI_BUCKET")
-        if bucket is not None and not BUCKET_RE.fullmatch(bucket):
-            raise ConfigError("JOBWATCH_CI_BUCKET", "expected <name>-<APPID>, e.g. media-1250000000")
-        region = env.get("JOBWATCH_CI_REGION") or env.get("TENCENTCLOUD_REGION")
-        if region is not None and not REGION_RE.fullmatch(region):
-            name = "JOBWATCH_CI_REGION" if "JOBWATCH_CI_REGION" in env else "TENCENTCLOUD_REGION"
-            raise ConfigError(name, "expected a region such as ap-guangzhou")
-        endpoint = env.get("JOBWATCH_CI_ENDPOINT")
-        if endpoint is not None:
-            _check_http_url("JOBWATCH_CI_ENDPOINT", endpoint)
-        store = env.get("JOBWATCH_STORE", "file:.jobwatch")
-        _check_store(store)
-        store_endpoint = env.get("JOBWATCH_STORE_ENDPOINT")
-        if store_endpoint is not None:
-            _check_http_url("JOBWATCH_STORE_ENDPOINT", store_endpoint)
-        scf_endpoint = env.get("JOBWATCH_SCF_ENDPOINT")
-        if scf_endpoint is not None:
-            _check_http_url("JOBWATCH_SCF_ENDPOINT", scf_endpoint)
-        webhook_url = env.get("JOBWATCH_WEBHOOK_URL")
-        if webhook_url is not None:
-            _check_http_url("JOBWATCH_WEBHOOK_URL", webhook_url)
-        secrets = tuple(env.get("JOBWATCH_WEBHOOK_SECRET", "").split())
-        for secret in secrets:
-            try:
-                secret_key(secret)
-            except ValueError:
-                raise ConfigError(
-                    "JOBWATCH_WEBHOOK_SECRET", "each secret must be whsec_<base64 of 16+ bytes>"
-                ) from None
-        if webhook_url and not secrets:
-            raise ConfigError("JOBWATCH_WEBHOOK_SECRET", "required when JOBWATCH_WEBHOOK_URL is set")
-        chain = env.get("JOBWATCH_CHAIN_FUNCTION")
-        if chain is not None and not FUNCTION_RE.fullmatch(chain):
-            raise ConfigError("JOBWATCH_CHAIN_FUNCTION", "expected <name> or <namespace>/<name>")
-        notify_on = env.get("JOBWATCH_NOTIFY_ON", "terminal").lower()
-        if notify_on not in NOTIFY_CHOICES:
-            raise ConfigError("JOBWATCH_NOTIFY_ON", "expected 'terminal' or 'all'")
-        log_level = env.get("JOBWATCH_LOG_LEVEL", "INFO").upper()
-        if log_level not in LOG_LEVELS:
-            raise ConfigError("JOBWATCH_LOG_LEVEL", f"expected one of {', '.join(LOG_LEVELS)}")
-        report_scope = env.get("JOBWATCH_REPORT_SCOPE", "all").lower()
-        if report_scope not in ("all", "failed"):
-            raise ConfigError("JOBWATCH_REPORT_SCOPE", "expected 'all' or 'failed'")
-        api_token, callback_token = env.get("JOBWATCH_API_TOKEN"), env.get("JOBWATCH_CALLBACK_TOKEN")
-        if callback_token is not None and callback_token == api_token:
-            raise ConfigError("JOBWATCH_CALLBACK_TOKEN", "must differ from JOBWATCH_API_TOKEN (never in a URL)")
+        bucket, region, endpoint = _ci_target(env)
+        store, store_endpoint, scf_endpoint = _services(env)
+        webhook_url, secrets, chain = _delivery(env)
+        api_token, callback_token = _tokens(env)
         return cls(
             ci_bucket=bucket,
             ci_region=region,
-            ci_endpoint=endpoint.rstrip("/") if endpoint else None,
+            ci_endpoint=endpoint,
             credentials=_credentials(env),
             store=store,
             store_endpoint=store_endpoint,
@@ -124,16 +83,16 @@ class Settings:
             webhook_url=webhook_url,
             webhook_secrets=secrets,
             chain_function=chain,
-            notify_on=notify_on,
+            notify_on=_choice(env, "JOBWATCH_NOTIFY_ON", NOTIFY_CHOICES),
             stuck_after=_positive_int("JOBWATCH_STUCK_AFTER", env.get("JOBWATCH_STUCK_AFTER", "172800")),
             api_token=api_token,
             callback_allow_nets=_networks(env.get("JOBWATCH_CALLBACK_ALLOW_NETS", "")),
-            log_level=log_level,
+            log_level=_choice(env, "JOBWATCH_LOG_LEVEL", LOG_LEVELS),
             function_region=env.get("TENCENTCLOUD_REGION") or region,
             callback_token=callback_token,
             track_objects=_bool("JOBWATCH_TRACK_OBJECTS", env.get("JOBWATCH_TRACK_OBJECTS", "true")),
-            report_scope=report_scope,
-            scf_endpoint=scf_endpoint.rstrip("/") if scf_endpoint else None,
+            report_scope=_choice(env, "JOBWATCH_REPORT_SCOPE", REPORT_SCOPES),
+            scf_endpoint=scf_endpoint,
             retain_days=_positive_int("JOBWATCH_RETAIN_DAYS", env.get("JOBWATCH_RETAIN_DAYS", "30"), "days"),
         )
 
@@ -146,6 +105,68 @@ class Settings:
         if not self.ci_region:
             raise ConfigError("JOBWATCH_CI_REGION", "required for CI calls (or TENCENTCLOUD_REGION)")
         return f"https://{self.ci_bucket}.ci.{self.ci_region}.myqcloud.com"
+
+
+def _ci_target(env: Mapping[str, str]) -> tuple[str | None, str | None, str | None]:
+    """The watched bucket, its region, and the CI endpoint override."""
+    bucket = env.get("JOBWATCH_CI_BUCKET")
+    if bucket is not None and not BUCKET_RE.fullmatch(bucket):
+        raise ConfigError("JOBWATCH_CI_BUCKET", "expected <name>-<APPID>, e.g. media-1250000000")
+    region = env.get("JOBWATCH_CI_REGION") or env.get("TENCENTCLOUD_REGION")
+    if region is not None and not REGION_RE.fullmatch(region):
+        name = "JOBWATCH_CI_REGION" if "JOBWATCH_CI_REGION" in env else "TENCENTCLOUD_REGION"
+        raise ConfigError(name, "expected a region such as ap-guangzhou")
+    return bucket, region, _url(env, "JOBWATCH_CI_ENDPOINT")
+
+
+def _services(env: Mapping[str, str]) -> tuple[str, str | None, str | None]:
+    """The store, its S3 endpoint override, and the SCF endpoint override."""
+    store = env.get("JOBWATCH_STORE", "file:.jobwatch")
+    _check_store(store)
+    return store, _url(env, "JOBWATCH_STORE_ENDPOINT", strip=False), _url(env, "JOBWATCH_SCF_ENDPOINT")
+
+
+def _delivery(env: Mapping[str, str]) -> tuple[str | None, tuple[str, ...], str | None]:
+    """The default webhook, its signing secrets, and the chained function."""
+    webhook_url = _url(env, "JOBWATCH_WEBHOOK_URL", strip=False)
+    secrets = tuple(env.get("JOBWATCH_WEBHOOK_SECRET", "").split())
+    for secret in secrets:
+        try:
+            secret_key(secret)
+        except ValueError:
+            raise ConfigError("JOBWATCH_WEBHOOK_SECRET", "each secret must be whsec_<base64 of 16+ bytes>") from None
+    if webhook_url and not secrets:
+        raise ConfigError("JOBWATCH_WEBHOOK_SECRET", "required when JOBWATCH_WEBHOOK_URL is set")
+    chain = env.get("JOBWATCH_CHAIN_FUNCTION")
+    if chain is not None and not FUNCTION_RE.fullmatch(chain):
+        raise ConfigError("JOBWATCH_CHAIN_FUNCTION", "expected <name> or <namespace>/<name>")
+    return webhook_url, secrets, chain
+
+
+def _tokens(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The API token and the callback token, which must differ (the callback token rides in a URL)."""
+    api_token, callback_token = env.get("JOBWATCH_API_TOKEN"), env.get("JOBWATCH_CALLBACK_TOKEN")
+    if callback_token is not None and callback_token == api_token:
+        raise ConfigError("JOBWATCH_CALLBACK_TOKEN", "must differ from JOBWATCH_API_TOKEN (never in a URL)")
+    return api_token, callback_token
+
+
+def _url(env: Mapping[str, str], name: str, *, strip: bool = True) -> str | None:
+    """An http(s) URL variable, checked; without its trailing slash unless ``strip`` is off."""
+    value = env.get(name)
+    if value is None:
+        return None
+    _check_http_url(name, value)
+    return value.rstrip("/") if strip else value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (the first is the default), compared case-insensitively."""
+    value = env.get(name, choices[0])
+    for choice in choices:
+        if value.lower() == choice.lower():
+            return choice
+    raise ConfigError(name, f"expected one of {', '.join(choices)}")
 
 
 def _credentials(env: Mapping[str, str]) -> Credentials | None:
