@@ -149,36 +149,33 @@ def test_refusal_names_the_rule_not_the_address(guard: AddressGuard, host: str, 
     assert "/8" not in refused.value.message and "/16" not in refused.value.message
 
 
-def test_resolution_is_bounded_by_the_timeout() -> None:
-    """A lookup that hangs is given up after the timeout and refused as not resolved in time."""
+@pytest.fixture
+def hanging() -> Iterator[AddressGuard]:
+    """A guard whose name lookups hang until the test ends."""
     release = threading.Event()
 
-    def hanging(host: str, port: int) -> list[str]:
+    def resolve(host: str, port: int) -> list[str]:
         release.wait(30)
         return ["93.184.216.34"]
 
+    yield AddressGuard(resolver=resolve)
+    release.set()
+
+
+def test_resolution_is_bounded_by_the_timeout(hanging: AddressGuard) -> None:
+    """A lookup that hangs is given up after the timeout and refused as not resolved in time."""
     started = time.monotonic()
     with pytest.raises(RefusedURLError, match="in time"):
-        AddressGuard(resolver=hanging).check("https://slow.example.com/", timeout=0.3)
+        hanging.check("https://slow.example.com/", timeout=0.3)
     assert time.monotonic() - started < 5
-    release.set()
 
 
-def test_delivery_counts_resolution_in_its_budget() -> None:
+def test_delivery_counts_resolution_in_its_budget(hanging: AddressGuard) -> None:
     """A delivery whose host does not resolve before the invocation's deadline fails within that deadline."""
-    release = threading.Event()
-
-    def hanging(host: str, port: int) -> list[str]:
-        release.wait(30)
-        return ["93.184.216.34"]
-
     started = time.monotonic()
-    result = WebhookSender(AddressGuard(resolver=hanging)).send(
-        "https://slow.example.com/", b"{}", {}, Deadline.after(1.5)
-    )
+    result = WebhookSender(hanging).send("https://slow.example.com/", b"{}", {}, Deadline.after(1.5))
     assert not result.ok and "in time" in (result.error or "")
     assert time.monotonic() - started < 1.5
-    release.set()
 
 
 @pytest.mark.parametrize("url", HOSTILE)
