@@ -2,7 +2,8 @@
 
 ``fail(kind, ratio)`` makes a share of requests fail (seeded); ``kind`` is one of ``"503"`` (SlowDown), ``"500"``
 (InternalError), ``"403"`` (AccessDenied), ``"412"`` (PreconditionFailed), ``"409"`` (COS's FileAlreadyExists),
-``"409-race"`` (S3's ConditionalRequestConflict), ``"reset"`` (the connection dropped before the request is
+``"409-race"`` (S3's ConditionalRequestConflict), ``"trickle"`` (forwarded, then the answer's body a byte every
+0.2 s), ``"reset"`` (the connection dropped before the request is
 forwarded) or ``"lost"`` (forwarded and applied, then the connection dropped: the answer is lost). ``next(method,
 kind)`` fails just the next request of that method, before any ratio. ``heal()`` stops failing. ``injected`` counts
 what was done; ``forwarded`` what reached the endpoint.
@@ -15,6 +16,7 @@ import random
 import socket
 import struct
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -100,6 +102,8 @@ class FailingProxy(LocalServer):
                     proxy.forwarded += 1
                 if fault == "lost":
                     return self.reset()
+                if fault == "trickle":
+                    return self.trickle(answer.status, data)
                 self.send_response(answer.status)
                 for key, value in answer.getheaders():
                     if key.lower() not in _HOP and key.lower() != "content-length":
@@ -117,6 +121,19 @@ class FailingProxy(LocalServer):
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def trickle(self, status: int, data: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                try:
+                    for i in range(len(data)):
+                        self.wfile.write(data[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(0.2)
+                except OSError:
+                    pass  # the client gave up, as it should
+                self.close_connection = True
 
             def reset(self) -> None:
                 # RST, not FIN: the client sees a connection reset with no answer

@@ -6,6 +6,7 @@ give, and what happens when the answer to a create that succeeded is lost and bo
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -69,3 +70,17 @@ def test_access_denied_is_permanent(store: S3Store, proxy: FailingProxy) -> None
     with pytest.raises(StoreError, match="policy") as raised:
         store.create("events/e5.json", b"{}")
     assert not isinstance(raised.value, StoreUnavailableError)
+
+
+def test_trickled_answer_is_given_up(store: S3Store, proxy: FailingProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read whose answer trickles a byte at a time (botocore's read timeout restarts with each byte) is given up
+    once the call's total time runs out, as the store being unavailable."""
+    from jobwatch.store import s3
+
+    assert store.create("jobs/b1.json", b'{"jobId": "b1", "padding": "' + b"x" * 200 + b'"}')
+    monkeypatch.setattr(s3, "CALL_TIMEOUT", 1.0)
+    proxy.next("GET", "trickle")
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailableError, match="no answer within"):
+        store.get("jobs/b1.json")
+    assert time.monotonic() - started < 3

@@ -77,6 +77,11 @@ def cos_actions_used() -> set[str]:
     found = set()
     for call in calls(PACKAGE / "store" / "s3.py"):
         func = call.func
+        if isinstance(func, ast.Attribute) and func.attr == "_call":  # self._call("put_object", ...): a client call
+            name = call.args[0]
+            assert isinstance(name, ast.Constant) and name.value in BOTO3_ACTIONS, ast.dump(name)
+            found.add(BOTO3_ACTIONS[name.value])
+            continue
         if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Attribute)):
             continue
         if func.value.attr not in ("client", "_client"):

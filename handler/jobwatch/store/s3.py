@@ -1,6 +1,8 @@
 """The S3-API store: COS through its S3-compatible endpoint, or any S3 service. boto3 is imported lazily.
 
-Conditional create sends ``If-None-Match: *`` (S3: 412 when the key exists) and, for COS, also
+Each call is bounded in total (``CALL_TIMEOUT``): botocore's read timeout restarts with every byte, so a store that
+trickles its answers would otherwise hold a sweep without end. Conditional create sends ``If-None-Match: *`` (S3: 412
+when the key exists) and, for COS, also
 ``x-cos-forbid-overwrite: true`` (409 FileAlreadyExists). COS ignores the latter on a bucket that has ever had
 versioning, so such a bucket is refused once, with the reason.
 """
@@ -12,8 +14,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..config import Credentials
+from ..deadline import call_within
 from ..errors import StoreError, StoreUnavailableError
 
+CALL_TIMEOUT = 30.0  # seconds one store call may take in all, its retries included
 _EXISTS = {"PreconditionFailed", "FileAlreadyExists", "412"}
 # ConditionalRequestConflict (409): S3's answer while another conditional write of the key is in progress.
 _TRANSIENT = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling", "503", "500",
@@ -52,26 +56,39 @@ class S3Store:
     def _key(self, key: str) -> str:
         return self.prefix + key
 
+    def _call(self, method: str, **arguments: Any) -> Any:
+        """One client call, given up after ``CALL_TIMEOUT`` seconds (a ``TimeoutError``, read as unavailable)."""
+        call = getattr(self.client, method)
+        return call_within(lambda: call(**arguments), CALL_TIMEOUT, f"store {method}")
+
     def get(self, key: str) -> bytes | None:
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-            return bytes(response["Body"].read())
+            return call_within(lambda: self._read(key), CALL_TIMEOUT, "store get_object")
         except Exception as exc:
             if _code(exc) in ("NoSuchKey", "404"):
                 return None
             raise _translate(exc, "read", key) from exc
 
+    def _read(self, key: str) -> bytes:
+        response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        return bytes(response["Body"].read())
+
     def put(self, key: str, data: bytes) -> None:
         try:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType="application/json")
+            self._call("put_object", Bucket=self.bucket, Key=self._key(key), Body=data, ContentType="application/json")
         except Exception as exc:
             raise _translate(exc, "write", key) from exc
 
     def create(self, key: str, data: bytes) -> bool:
         self._check_versioning()
         try:
-            self.client.put_object(
-                Bucket=self.bucket, Key=self._key(key), Body=data, ContentType="application/json", IfNoneMatch="*"
+            self._call(
+                "put_object",
+                Bucket=self.bucket,
+                Key=self._key(key),
+                Body=data,
+                ContentType="application/json",
+                IfNoneMatch="*",
             )
             return True
         except Exception as exc:
@@ -83,7 +100,8 @@ class S3Store:
         paginator = self.client.get_paginator("list_objects_v2")
         extra = {"StartAfter": self._key(start_after)} if start_after else {}
         try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix), **extra):
+            pages = iter(paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix), **extra))
+            while (page := call_within(lambda: next(pages, None), CALL_TIMEOUT, "store list_objects_v2")) is not None:
                 for item in page.get("Contents", []):
                     yield item["Key"][len(self.prefix) :]
         except Exception as exc:
@@ -91,7 +109,7 @@ class S3Store:
 
     def delete(self, key: str) -> None:
         try:
-            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+            self._call("delete_object", Bucket=self.bucket, Key=self._key(key))
         except Exception as exc:
             raise _translate(exc, "delete", key) from exc
 
@@ -102,7 +120,7 @@ class S3Store:
         if self._versioning_checked:
             return
         try:
-            status = self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
+            status = self._call("get_bucket_versioning", Bucket=self.bucket).get("Status")
         except Exception as exc:
             raise _translate(exc, "check versioning of", self.bucket) from exc
         if status in ("Enabled", "Suspended"):
@@ -174,6 +192,8 @@ def _translate(exc: Exception, action: str, key: str) -> Exception:
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         return StoreError(f"{what}: no credentials: set TENCENTCLOUD_SECRETID/SECRETKEY (SCF sets them from the "
                           "function's execution role)")  # fmt: skip
+    if isinstance(exc, TimeoutError):  # the call's total time ran out (call_within)
+        return StoreUnavailableError(f"{what}: no answer within {CALL_TIMEOUT:.0f} s")
     if isinstance(exc, (ConnectionError, HTTPClientError)):  # connect/read timeouts, resets, unreachable endpoint
         return StoreUnavailableError(f"{what}: {type(exc).__name__}")
     if not isinstance(exc, ClientError):  # a bug or a request we built wrong: retrying will not help
