@@ -1,4 +1,4 @@
-"""The completion report (pure): one CSV row per object, parts of at most 20,000 rows, and the manifest.
+"""The completion report (pure): one CSV row per object, parts of at most 20,000 rows and 5 MiB, and the manifest.
 
 Rows are RFC 4180 CSV in UTF-8 with a header row; columns
 ``object,state,code,message,childId,output,creationTime,startTime,endTime``; ``output`` lists output keys separated
@@ -21,7 +21,9 @@ from .ci.children import Child
 
 FORMAT = "jobwatch-objects-csv/2"
 COLUMNS = ("object", "state", "code", "message", "childId", "output", "creationTime", "startTime", "endTime")
-MAX_PART_ROWS = 20_000  # with CI's texts capped, a part stays under 5 MiB: one SCF answer
+MAX_PART_ROWS = 20_000
+MAX_PART_BYTES = 5 * 1024 * 1024  # one SCF answer: a part always downloads through the API
+MAX_CELL_CHARS = 4096  # a code or message CI sends is written at most this long
 SCOPES = ("all", "failed")
 
 
@@ -34,14 +36,20 @@ def row_of(child: Child, code: str = "", message: str = "") -> dict[str, Any]:
     return {
         "object": child.object,
         "state": child.state,
-        "code": code or child.code,
-        "message": message or child.message,
+        "code": _capped(code or child.code),
+        "message": _capped(message or child.message),
         "childId": child.child_id,
         "output": " ".join(encode_key(k) for k in child.output),  # encoded here: a key may hold a space
         "creationTime": _iso(child.creation_time),
         "startTime": _iso(child.start_time),
         "endTime": _iso(child.end_time),
     }
+
+
+def _capped(text: str) -> str:
+    return (
+        text if len(text) <= MAX_CELL_CHARS else f"{text[:MAX_CELL_CHARS]}… [cut by jobwatch: {len(text)} characters]"
+    )
 
 
 def order_key(row: Mapping[str, Any]) -> tuple[str, str]:

@@ -324,21 +324,34 @@ class Tracker:
                                                                 frontier)]  # fmt: skip
         ready.sort(key=report.order_key)
         rows = [r for r in ready if report.in_scope(r, self.settings.report_scope)]
+        # A part holds at most MAX_PART_ROWS rows and MAX_PART_BYTES bytes (one SCF answer), header included.
+        room_bytes = report.MAX_PART_BYTES - len(report.csv_bytes([], header=True))
         open_rows = sum(int(s["rows"]) for s in track["segments"])
-        while rows:
-            room = report.MAX_PART_ROWS - open_rows
-            chunk, rows = rows[:room], rows[room:]
-            number = int(track.get("segmentSeq", 0)) + 1
-            key = self.records.segment_key(track["jobId"], number)
-            self.records.store.put(key, report.csv_bytes(chunk, header=False))
-            track["segmentSeq"] = number
-            track["segments"].append({"key": key, "rows": len(chunk)})
-            open_rows += len(chunk)
-            if open_rows >= report.MAX_PART_ROWS:
+        open_bytes = sum(int(s.get("bytes", 0)) for s in track["segments"])
+        chunk: list[bytes] = []
+        for row in rows:
+            line = report.csv_bytes([row], header=False)
+            full = open_rows + len(chunk) >= report.MAX_PART_ROWS or open_bytes + len(line) > room_bytes
+            if full and (chunk or track["segments"]):
+                self._segment(track, chunk)
                 self._assemble(track)
-                open_rows = 0
+                chunk, open_rows, open_bytes = [], 0, 0
+            chunk.append(line)
+            open_bytes += len(line)
+        self._segment(track, chunk)
         if finished and track["segments"]:
             self._assemble(track)
+
+    def _segment(self, track: dict[str, Any], lines: list[bytes]) -> None:
+        """Rows (CSV lines) waiting to become part of the next part, stored on their own."""
+        if not lines:
+            return
+        number = int(track.get("segmentSeq", 0)) + 1
+        key = self.records.segment_key(track["jobId"], number)
+        data = b"".join(lines)
+        self.records.store.put(key, data)
+        track["segmentSeq"] = number
+        track["segments"].append({"key": key, "rows": len(lines), "bytes": len(data)})
 
     def _assemble(self, track: dict[str, Any]) -> None:
         """The open segments become the next part (header + their rows); the segments are then removed."""

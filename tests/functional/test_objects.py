@@ -262,6 +262,26 @@ def test_objects_untracked_when_off(emulator: CIEmulator, store: ObjectStore) ->
     assert "list_media_jobs" not in emulator.served
 
 
+def test_parts_split_at_the_byte_limit(
+    emulator: CIEmulator, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts also split at the byte limit (5 MiB, here 1 KiB): each part fits it, and every object is in one part once."""
+    from jobwatch import report
+
+    monkeypatch.setattr(report, "MAX_PART_BYTES", 1024)
+    job = batch(emulator, "Job", objects=40, seed=28)
+    ports = make_ports(emulator, store)
+    run_until_finished(ports, emulator, job, step=5.0)
+    manifest = ports.records.manifest(job.job_id)
+    assert manifest is not None and len(manifest["parts"]) > 1
+    seen: list[str] = []
+    for part in manifest["parts"]:
+        data = ports.records.store.get(part["key"]) or b""
+        assert len(data) <= 1024 and report.md5_hex(data) == part["md5"]
+        seen += [r["childId"] for r in report.read_rows(data)]
+    assert len(seen) == len(set(seen)) == 40
+
+
 def test_small_parts_and_a_crash_between_part_and_track(
     emulator: CIEmulator, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
