@@ -4,9 +4,9 @@
 (InternalError), ``"403"`` (AccessDenied), ``"412"`` (PreconditionFailed), ``"409"`` (COS's FileAlreadyExists),
 ``"409-race"`` (S3's ConditionalRequestConflict), ``"trickle"`` (forwarded, then the answer's body a byte every
 0.2 s), ``"reset"`` (the connection dropped before the request is
-forwarded) or ``"lost"`` (forwarded and applied, then the connection dropped: the answer is lost). ``next(method,
-kind)`` fails just the next request of that method, before any ratio. ``heal()`` stops failing. ``injected`` counts
-what was done; ``forwarded`` what reached the endpoint.
+forwarded) or ``"lost"`` (forwarded and applied, then the connection dropped: the answer is lost).
+``next(method, kind, path)`` fails just the next request of that method (and path), before any ratio. ``heal()``
+stops failing. ``injected`` counts what was done; ``forwarded`` what reached the endpoint.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class FailingProxy(LocalServer):
         self.ratio = 0.0
         self.injected: Counter[str] = Counter()
         self.forwarded = 0
-        self.scripted: list[tuple[str, str]] = []  # (method, kind), used first
+        self.scripted: list[tuple[str, str, str]] = []  # (method, kind, part of the path), used first
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -52,14 +52,15 @@ class FailingProxy(LocalServer):
     def heal(self) -> None:
         self.fail("", 0.0)
 
-    def next(self, method: str, kind: str) -> None:
+    def next(self, method: str, kind: str, path: str = "") -> None:
+        """Fail the next request of ``method`` whose path holds ``path`` with ``kind``."""
         with self._lock:
-            self.scripted.append((method, kind))
+            self.scripted.append((method, kind, path))
 
-    def _draw(self, method: str) -> str | None:
+    def _draw(self, method: str, path: str) -> str | None:
         with self._lock:
-            for i, (wanted, kind) in enumerate(self.scripted):
-                if wanted == method:
+            for i, (wanted, kind, part) in enumerate(self.scripted):
+                if wanted == method and part in path:
                     del self.scripted[i]
                     self.injected[kind] += 1
                     return kind
@@ -85,7 +86,7 @@ class FailingProxy(LocalServer):
             def relay(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                fault = proxy._draw(self.command)
+                fault = proxy._draw(self.command, self.path)
                 if fault == "reset":
                     return self.reset()
                 if fault in _CODES:

@@ -269,3 +269,31 @@ def test_deadline_mid_sweep(emulator: CIEmulator, tmp_path: Path, receiver: Webh
     emulator.faults.latency = 0.0
     world.finish()
     assert_whole(world)
+
+
+def test_refused_record_of_a_made_delivery_is_written_again(
+    emulator: CIEmulator, moto_endpoint: str, proxy: FailingProxy, receiver: WebhookReceiver
+) -> None:
+    """The store refuses (500) to record a round whose delivery was made: the outbox writes it again within the
+    sweep, so the event is delivered and not sent a second time after the round's lease."""
+    store = proxied_store(moto_endpoint, proxy)
+    world = build(emulator, store, receiver)
+    receiver.faults.extend(["500"] * 50)  # first attempts fail: the events exist before the faulted round
+    start(world)
+    for _ in range(10):
+        world.sweep()
+        if any(e["type"] in TERMINAL for e in world.events()):
+            break
+        emulator.clock.advance(5)
+    receiver.faults.clear()
+    event = next(e for e in world.events() if e["type"] in TERMINAL)
+    assert event["status"] == "pending" and receiver.seen[event["id"]] == 0
+    emulator.clock.advance(10)  # its retry is due
+    for _ in range(2):  # the round's record: refused twice, then written
+        proxy.next("PUT", "500", f"/events/{event['id']}")
+    world.sweep()
+    stored = json.loads(store.get(f"events/{event['id']}.json") or b"{}")
+    assert stored["status"] == "delivered" and receiver.seen[event["id"]] == 1
+    assert proxy.injected["500"] == 2
+    world.finish()
+    assert receiver.duplicates == 0

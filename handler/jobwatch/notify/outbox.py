@@ -21,7 +21,7 @@ from typing import Any
 from .. import events as ev
 from .. import times
 from ..deadline import Deadline
-from ..errors import InvalidInputError, JobwatchError
+from ..errors import InvalidInputError, JobwatchError, StoreUnavailableError
 from ..records import Records
 from ..redaction import redact
 from ..signing import webhook_headers
@@ -32,6 +32,7 @@ log = logging.getLogger("jobwatch.notify")
 
 SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)  # seconds after attempts 1..7
 LEASE_MIN = timedelta(seconds=15)
+RECORD_RETRIES = (0.2, 0.5, 1.0)  # pauses before writing a round's outcome again (the store's own retries came first)
 WORKERS = 8
 
 
@@ -128,13 +129,25 @@ class Dispatcher:
             self._record(event, name, target, result, now)
             ok, failed = ok + result.ok, failed + (not result.ok)
         self._settle(event, round_no)
-        self.records.put_event(event)
+        self._record_round(event, deadline)
         if changed is not None:
             changed.append(event)  # list.append is atomic: the delivery threads share it
         if event["status"] != "pending":
             self.records.delete_outbox(event["id"])
         self.records.delete_claim(event["id"], round_no)
         return ok, failed
+
+    def _record_round(self, event: dict[str, Any], deadline: Deadline) -> None:
+        """Store the round's outcome. The deliveries are made: a write the store refuses now would send them again
+        after the lease, so a transient refusal is tried again a few times, within the deadline."""
+        for pause in (*RECORD_RETRIES, None):
+            try:
+                self.records.put_event(event)
+                return
+            except StoreUnavailableError:
+                if pause is None or deadline.remaining() <= pause + self.margin:
+                    raise
+                time.sleep(pause)
 
     def _maybe_take_over(self, event: dict[str, Any], round_no: int, now: datetime) -> tuple[int, int]:
         """Another sweep holds this round; if its lease ran out it died: count the round as failed, move on."""
