@@ -35,11 +35,8 @@ def encode(key: bytes, kind: str, value: str | int) -> str:
     return f"{body}.{_mac(key, body)}"
 
 
-def decode(key: bytes, raw: str, kind: str) -> str:
-    """The value of a cursor of ``kind`` ("" for no cursor); ``InvalidInputError`` for anything jobwatch did not
-    give out for that kind of listing."""
-    if not raw:
-        return ""
+def _open(key: bytes, raw: str) -> tuple[str, str]:
+    """(kind, value) of a cursor jobwatch gave out; ``InvalidInputError`` for anything else."""
     body, dot, mac = raw.partition(".")
     if not dot or len(raw) > 1024 or not hmac.compare_digest(mac.encode(), _mac(key, body).encode()):
         raise InvalidInputError(_REFUSED)
@@ -47,21 +44,29 @@ def decode(key: bytes, raw: str, kind: str) -> str:
         text = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise InvalidInputError(_REFUSED) from None
-    found, colon, value = text.partition(":")
-    if not colon or found != kind:
+    kind, colon, value = text.partition(":")
+    if not colon:
+        raise InvalidInputError(_REFUSED)
+    return kind, value
+
+
+def decode(key: bytes, raw: str, kind: str) -> str:
+    """The value of a cursor of ``kind`` ("" for no cursor); ``InvalidInputError`` for anything jobwatch did not
+    give out for that kind of listing."""
+    if not raw:
+        return ""
+    found, value = _open(key, raw)
+    if found != kind:
         raise InvalidInputError(_REFUSED)
     return value
 
 
 def kind_of(key: bytes, raw: str) -> str:
     """Which listing a cursor continues (its kind), or "" when it is none jobwatch gave out."""
-    for kind in ("n", "o", "k"):
-        try:
-            decode(key, raw, kind)
-        except InvalidInputError:
-            continue
-        return kind
-    return ""
+    try:
+        return _open(key, raw)[0] if raw else ""
+    except InvalidInputError:
+        return ""
 
 
 def offset(key: bytes, raw: str, kind: str) -> int:

@@ -28,7 +28,7 @@ def dumps(document: dict[str, Any]) -> bytes:
     return jsoncodec.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _redacted(event: dict[str, Any]) -> dict[str, Any]:
+def redacted_event(event: dict[str, Any]) -> dict[str, Any]:
     """An event whose body shows no URL secret (one stored by an earlier version may): its targets stay whole."""
     payload = event.get("payload")
     clean = redact(payload)
@@ -112,13 +112,13 @@ class Records:
 
     def create_event(self, event: dict[str, Any]) -> bool:
         """Store a new event unless one with its id exists; True when this call created it."""
-        return self.store.create(self.event_key(event["id"]), dumps(_redacted(event)))
+        return self.store.create(self.event_key(event["id"]), dumps(redacted_event(event)))
 
     def event(self, event_id: str) -> dict[str, Any] | None:
         return self.load(self.event_key(event_id))
 
     def put_event(self, event: dict[str, Any]) -> None:
-        self.store.put(self.event_key(event["id"]), dumps(_redacted(event)))
+        self.store.put(self.event_key(event["id"]), dumps(redacted_event(event)))
 
     # the outbox: one marker per event with deliveries still to make
     def put_outbox(self, event_id: str) -> None:

@@ -18,12 +18,12 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from .ci.children import Child
+from .ci.models import capped_text
 
 FORMAT = "jobwatch-objects-csv/2"
 COLUMNS = ("object", "state", "code", "message", "childId", "output", "creationTime", "startTime", "endTime")
 MAX_PART_ROWS = 20_000
 MAX_PART_BYTES = 5 * 1024 * 1024  # one SCF answer: a part always downloads through the API
-MAX_CELL_CHARS = 4096  # a code or message CI sends is written at most this long
 SCOPES = ("all", "failed")
 
 
@@ -36,20 +36,14 @@ def row_of(child: Child, code: str = "", message: str = "") -> dict[str, Any]:
     return {
         "object": child.object,
         "state": child.state,
-        "code": _capped(code or child.code),
-        "message": _capped(message or child.message),
+        "code": capped_text(code or child.code),
+        "message": capped_text(message or child.message),
         "childId": child.child_id,
         "output": " ".join(encode_key(k) for k in child.output),  # encoded here: a key may hold a space
         "creationTime": _iso(child.creation_time),
         "startTime": _iso(child.start_time),
         "endTime": _iso(child.end_time),
     }
-
-
-def _capped(text: str) -> str:
-    return (
-        text if len(text) <= MAX_CELL_CHARS else f"{text[:MAX_CELL_CHARS]}… [cut by jobwatch: {len(text)} characters]"
-    )
 
 
 def order_key(row: Mapping[str, Any]) -> tuple[str, str]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from .deadline import Deadline
 from .errors import JobwatchError
-from .records import Records, dumps
+from .records import Records, dumps, redacted_event
 from .redaction import needs_redaction, redact
 
 log = logging.getLogger("jobwatch.scrubber")
@@ -81,10 +81,10 @@ def _scrub_one(records: Records, key: str) -> bool:
     if key.startswith("events/"):
         if document.get("status") == "pending":
             return False
-        clean: dict[str, Any] = {**document, "payload": redact(document.get("payload"))}  # targets are kept
+        clean: dict[str, Any] = redacted_event(document)  # its delivery targets are kept whole
     else:
         clean = redact(document)
-    if clean == document:
+    if clean is document:
         return False
     records.store.put(key, dumps(clean))
     return True

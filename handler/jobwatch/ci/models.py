@@ -247,6 +247,13 @@ class Job:
         }
 
 
+def capped_text(text: str) -> str:
+    """``text`` as stored: at most ``MAX_TEXT_CHARS`` characters, saying so when it was cut."""
+    if len(text) <= MAX_TEXT_CHARS:
+        return text
+    return f"{text[:MAX_TEXT_CHARS]}… [cut by jobwatch: {len(text)} characters]"
+
+
 def _sanitize(element: etree._Element) -> tuple[bool, bool]:
     """Redact the URLs in a JobsDetail's texts and cut texts over ``MAX_TEXT_CHARS``, in place: what CI echoes is
     stored, sent and shown, so its secrets and its size are dealt with here, once. (changed, cut)."""
@@ -255,10 +262,9 @@ def _sanitize(element: etree._Element) -> tuple[bool, bool]:
         text = node.text
         if not text:
             continue
-        new = redact_text(text)
-        if len(new) > MAX_TEXT_CHARS:
-            new = f"{new[:MAX_TEXT_CHARS]}… [cut by jobwatch: {len(new)} characters]"
-            cut = True
+        redacted = redact_text(text)
+        new = capped_text(redacted)
+        cut = cut or new is not redacted
         if new != text:
             node.text = new
             changed = True

@@ -2,9 +2,8 @@
 
 Each call is bounded in total (``CALL_TIMEOUT``): botocore's read timeout restarts with every byte, so a store that
 trickles its answers would otherwise hold a sweep without end. Conditional create sends ``If-None-Match: *`` (S3: 412
-when the key exists) and, for COS, also
-``x-cos-forbid-overwrite: true`` (409 FileAlreadyExists). COS ignores the latter on a bucket that has ever had
-versioning, so such a bucket is refused once, with the reason.
+when the key exists) and, for COS, also ``x-cos-forbid-overwrite: true`` (409 FileAlreadyExists). COS ignores the
+latter on a bucket that has ever had versioning, so such a bucket is refused once, with the reason.
 """
 
 from __future__ import annotations
