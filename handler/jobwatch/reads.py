@@ -6,11 +6,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import watches
-from .errors import InvalidInputError
+from . import objectpages, report, watches
+from .errors import InvalidInputError, StoreError
 from .events import public_event
 from .records import Records
-from .tracker import tracked_rows
 
 OBJECT_STATES = ("active", "Submitted", "Running", "Pause", "Success", "Failed", "Cancel")
 PART_RE = re.compile(r"objects-[0-9]{5}\.csv")
@@ -42,27 +41,30 @@ def job_story(records: Records, job_id: str) -> dict[str, Any]:
     }
 
 
-def objects_page(records: Records, job_id: str, state: str, limit: int, start: int) -> dict[str, Any]:
-    """The batch's objects tracked so far, in creation order (``state=failed`` or any object state filters), from
-    the ``start``-th that matches; ``next`` is where the next page starts (None after the last)."""
+def objects_page(records: Records, job_id: str, state: str, limit: int, after: str) -> dict[str, Any]:
+    """The batch's objects tracked so far, in creation order (``state=failed`` or any object state filters), after
+    the key ``after`` (``creationTime|childId``; "" from the start); ``next`` is where the next page starts (None
+    after the last)."""
     if state and state.lower() != "failed" and state not in OBJECT_STATES:
         raise InvalidInputError(f"state must be failed or one of {', '.join(OBJECT_STATES)}")
-    if records.track(job_id) is None and records.job(job_id) is None:
-        raise NotFoundError(f"no record of job {job_id}: jobwatch has not seen it")
     named = {"failed": ("Failed",), "active": ("Submitted", "Running", "Pause")}
     wanted = named.get(state.lower(), (state,)) if state else ()
-    items: list[dict[str, Any]] = []
-    index = -1
-    for row in tracked_rows(records, job_id):
-        if wanted and row.get("state") not in wanted:
-            continue
-        index += 1
-        if index < start:
-            continue
-        if len(items) == limit:
-            return {"objects": items, "next": index}
-        items.append(row)
-    return {"objects": items, "next": None}
+    time, _, child = after.partition("|")
+    cursor: report.Key = (time, child)
+    for attempt in (1, 2):
+        track = records.track(job_id)
+        if track is None:
+            if records.job(job_id) is None:
+                raise NotFoundError(f"no record of job {job_id}: jobwatch has not seen it")
+            return {"objects": [], "next": None}
+        try:
+            items, last = objectpages.objects_after(records, track, wanted, limit, cursor)
+        except StoreError:
+            if attempt == 2:
+                raise
+            continue  # another sweep saved a newer track while this page read the old one's spans
+        return {"objects": items, "next": None if last is None else "|".join(last)}
+    raise AssertionError("unreachable")
 
 
 def report_manifest(records: Records, job_id: str) -> dict[str, Any]:

@@ -13,10 +13,11 @@ import csv
 import hashlib
 import io
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, unquote
 
+from . import times
 from .ci.children import Child
 from .ci.models import capped_text
 
@@ -46,9 +47,18 @@ def row_of(child: Child, code: str = "", message: str = "") -> dict[str, Any]:
     }
 
 
-def order_key(row: Mapping[str, Any]) -> tuple[str, str]:
+Key = tuple[str, str]
+END_KEY: Key = ("\uffff", "")  # after every object
+
+
+def time_key(value: object) -> str:
+    """A time as it sorts: UTC, so one written with another offset still falls in its place."""
+    return times.at(value).astimezone(timezone.utc).isoformat()
+
+
+def order_key(row: Mapping[str, Any]) -> Key:
     """Creation order; ties (CI's times are whole seconds) broken by the child's id, so every reader agrees."""
-    return (str(row.get("creationTime") or ""), str(row.get("childId") or ""))
+    return (time_key(row.get("creationTime")), str(row.get("childId") or ""))
 
 
 def in_scope(row: Mapping[str, Any], scope: str) -> bool:
@@ -108,5 +118,5 @@ def manifest(
         "scope": scope,
         "columns": list(COLUMNS),
         "objects": dict(counts),
-        "parts": parts,
+        "parts": [{k: p[k] for k in ("key", "rows", "md5") if k in p} for p in parts],
     }

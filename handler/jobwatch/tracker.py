@@ -1,45 +1,54 @@
 """Following a batch's objects across sweeps: counts, a truthful "finished", and the completion report.
 
-Per batch a track (``tracks/<jobId>.json``) keeps, for each child stream (a workflow of a Workflow batch, or the Job
-batch's media jobs), a creation-time watermark with the ids seen at its second; the objects still active; the
-counts; and the report rows not yet written. Each sweep, per stream: list what was created since the watermark
-(oldest first), then list the ended children between the oldest active one and the watermark, so an object already
-known to have ended is never listed as new again. Failed workflow executions get their reason from their detail.
+Per batch a track (``tracks/<jobId>.json``, small at any size) keeps, for each child stream (a workflow of a Workflow
+batch, or the Job batch's media jobs), a creation-time watermark with the ids seen at its second and a line per span
+(``spans.py``: the stream's objects in creation order, a document each); the counts; and where the report stands.
+Each sweep, per stream:
+- list what was created since the watermark, oldest first: each object is listed as new once;
+- refresh the open spans (those holding active objects), oldest first, each run of adjacent open spans with one
+  listing of the ended children between its oldest and newest active object, resuming where the last sweep's budget
+  ran out; a span whose objects have all ended is never listed again;
+- ask why failed workflow executions failed (their detail).
+Rows are written in creation order as soon as no older object can still change (``parts.py``), at most
+``FLUSH_ROWS`` a sweep. A batch is finished when CI says it is terminal, every stream has been listed to its end since,
+no object is active and every row is written; then the manifest is written (once, last) and the terminal event made.
 
-Rows are written in creation order as soon as no older object can still change: to small segments, which become
-CSV parts of at most 100,000 rows, so finishing a batch of a million objects needs no giant pass at the end. A
-batch is finished when CI says it is terminal, every stream has been listed to its end since, and no object is
-active; then the manifest is written (once, last) and the terminal event is created.
-
-A sweep works on a batch only while it holds that track's next version (a conditional create in ``claims/``, leased
-until its invocation's deadline), so overlapping sweeps never write an object twice nor lose one.
+A sweep that changes nothing writes nothing. One that does takes the track's next version first (a conditional create
+in ``claims/``, leased until its invocation's deadline) and checks the track did not move meanwhile, so overlapping
+sweeps never write an object twice nor lose one; span documents are written copy-on-write, so a sweep that dies
+halfway leaves the saved track whole.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from . import events as ev
-from . import report, times
+from . import report, spans, times
 from .ci.children import Child, ChildPage
-from .ci.models import TERMINAL_STATES, Job
+from .ci.models import TERMINAL_STATES, Job, capped_text
 from .config import Settings
 from .deadline import Deadline
 from .errors import JobwatchError, StoreError
-from .records import Records
+from .parts import PartWriter
+from .records import Records, dumps
+from .spans import Spans
 
 log = logging.getLogger("jobwatch.objects")
 
 REQUESTS_PER_SWEEP = 1000  # CI requests for objects per sweep, shared fairly across batches
 MIN_REQUESTS_PER_BATCH = 2  # a new-objects page and an ended-objects page
+FLUSH_ROWS = 100_000  # report rows one batch writes per sweep (five parts)
 PROGRESS_INTERVAL = timedelta(minutes=5)
 WORKERS = 8
-EPOCH = "1970-01-01T00:00:00+00:00"
+LAYOUT = 2  # tracks of layout 1 kept every active object and unwritten row in the track itself
+ENDED = ("Success", "Failed", "Cancel")
 
 CreateEvent = Callable[..., list[dict[str, Any]]]
 
@@ -90,6 +99,10 @@ class Allowance:
         return True
 
 
+class _Busy(Exception):
+    """Another sweep holds (or moved) this track: this sweep leaves the batch alone."""
+
+
 def new_track(job_id: str, job_type: str, operation: dict[str, Any], created: str | None) -> dict[str, Any]:
     """An empty track: one stream per workflow (Workflow) or one for the media jobs (Job)."""
     streams: dict[str, dict[str, Any]] = {}
@@ -102,12 +115,41 @@ def new_track(job_id: str, job_type: str, operation: dict[str, Any], created: st
             query["queue_id"] = str(operation["QueueId"])
         streams["jobs"] = {"query": query}
     for stream in streams.values():
-        stream.update(watermark=created or EPOCH, edge=[], reachedEnd=False)
+        stream.update(watermark=created or times.EPOCH.isoformat(), edge=[], spans=[])
     return {
-        "jobId": job_id, "type": job_type, "version": 0, "streams": streams, "active": {}, "rows": [],
+        "jobId": job_id, "type": job_type, "layout": LAYOUT, "version": 0, "streams": streams,
         "counts": {"seen": 0, "succeeded": 0, "failed": 0, "cancelled": 0, "active": 0},
-        "segments": [], "parts": [], "badEntries": 0, "finished": False, "progressSeq": 0, "lastProgressAt": None,
+        "segments": [], "parts": [], "flushed": None, "badEntries": 0, "finished": False, "progressSeq": 0,
+        "lastProgressAt": None,
     }  # fmt: skip
+
+
+def migrate(track: dict[str, Any], spans_: Spans) -> None:
+    """A layout-1 track (every active object and unwritten row inside it) moved into spans, in memory."""
+    if "active" not in track and "rows" not in track:
+        return
+    first = next(iter(track["streams"]), None)
+    entries = [(report.order_key({**a, "childId": i}), a.get("stream") or first, i, a, False)
+               for i, a in track.pop("active", {}).items()]  # fmt: skip
+    entries += [(report.order_key(r), first, r.get("childId"), r, True) for r in track.pop("rows", [])]
+    for key, stream, child_id, item, is_row in sorted(entries, key=lambda e: e[0]):
+        if stream is None or stream not in track["streams"]:
+            continue
+        item = dict(item)
+        size = len(dumps(item))
+        line = spans_.place(stream, key, size)
+        document = spans_.doc(line)
+        if is_row:
+            document["rows"].append(item)
+        else:
+            item.pop("stream", None)
+            document["active"][child_id] = item
+        spans_.grow(line, size)
+        spans_.touch(line)
+    for stream in track["streams"].values():
+        stream.pop("reachedEnd", None)
+        stream.setdefault("spans", [])
+    track.update(layout=LAYOUT, flushed=track.get("flushed"))
 
 
 class Tracker:
@@ -168,28 +210,54 @@ class Tracker:
             if not self.records.create_track(track):
                 track = self.records.track(job_id) or track  # another sweep started it first: follow theirs
         if track.get("finished"):  # a sweep finished it and died before tidying up
-            self._collect(track)
+            self._tidy(track)
             self.records.delete_open(job_id)
             return TrackOutcome(job_id, finished=True)
         version = int(track["version"]) + 1
+        held: list[int] = []
         now = self.now()
-        if not self.records.lease(f"track-{job_id}", version, now, deadline):
-            self._maybe_take_over(job_id, version, now)
-            return TrackOutcome(job_id, skipped=True)
+
+        def hold() -> int:
+            """Take the track's next version before the first write; ``_Busy`` when another sweep has it."""
+            if not held:
+                if not self.records.lease(f"track-{job_id}", version, now, deadline):
+                    self._maybe_take_over(job_id, version, now)
+                    raise _Busy
+                held.append(version)
+                current = self.records.track(job_id)
+                if current is None or int(current["version"]) + 1 != version:
+                    raise _Busy  # it moved since we read it: our work is on a stale copy
+            return version
+
+        before = dumps(track)
+        spans_ = Spans(self.records, track, hold)
         try:
-            current = self.records.track(job_id)  # our copy may be stale: another sweep may have moved it on
-            if current is None or int(current["version"]) + 1 != version:
-                return TrackOutcome(job_id, skipped=True)
             state = job.state if job is not None else str((record or {}).get("state"))
-            outcome = self._work(current, state, Allowance(share, deadline, self.margin), deadline)
-            current["version"] = version
-            self.records.put_track(current)
+            outcome = self._work(track, spans_, state, Allowance(share, deadline, self.margin), deadline, hold)
+            if spans_.changed or dumps(track) != before:
+                hold()
+                spans_.save()
+                track["garbage"] = [*track.get("garbage", []), *spans_.garbage]
+                track["version"] = version
+                self.records.put_track(track)
+                self._collect(track)
             if outcome.finished:  # saved as finished: no later sweep works on it, so its leftovers go now
-                self._collect(current)
+                self._tidy(track)
                 self.records.delete_open(job_id)
             return outcome
+        except _Busy:
+            return TrackOutcome(job_id, skipped=True)
+        except StoreError:
+            if self._moved(job_id, version):
+                return TrackOutcome(job_id, skipped=True)  # another sweep saved a newer track (and removed spans)
+            raise
         finally:
-            self.records.delete_claim(f"track-{job_id}", version)
+            if held:
+                self.records.delete_claim(f"track-{job_id}", version)
+
+    def _moved(self, job_id: str, version: int) -> bool:
+        current = self.records.track(job_id)
+        return current is not None and int(current["version"]) + 1 != version
 
     def _maybe_take_over(self, job_id: str, version: int, now: datetime) -> None:
         """The holder of ``version`` died if its lease ran out: skip that version so the next sweep can go on."""
@@ -202,28 +270,43 @@ class Tracker:
             self.records.delete_claim(f"track-{job_id}", version)
 
     def _collect(self, track: dict[str, Any]) -> None:
-        """Delete the segments a part replaced; only ever for a track version that was saved naming that part."""
+        """Delete what the saved track no longer names (old span versions, segments a part replaced)."""
         for key in track.get("garbage", []):
             self.records.store.delete(key)
         track["garbage"] = []
 
-    def _work(self, track: dict[str, Any], state: str, allowance: Allowance, deadline: Deadline) -> TrackOutcome:
-        job_id = track["jobId"]
-        terminal = state in TERMINAL_STATES
-        outcome = TrackOutcome(job_id)
+    def _tidy(self, track: dict[str, Any]) -> None:
+        """A finished batch keeps its track (counts, parts) and nothing else under ``tracks/<jobId>/``."""
         self._collect(track)
+        for key in list(self.records.store.list(f"tracks/{track['jobId']}/")):
+            self.records.store.delete(key)
+
+    def _work(
+        self,
+        track: dict[str, Any],
+        spans_: Spans,
+        state: str,
+        allowance: Allowance,
+        deadline: Deadline,
+        hold: Callable[[], int],
+    ) -> TrackOutcome:
+        job_id = track["jobId"]
+        outcome = TrackOutcome(job_id)
+        migrate(track, spans_)
         bad_before = int(track.get("badEntries", 0))
+        ended = []
         for name, stream in track["streams"].items():
-            self._list_new(track, name, stream, allowance, deadline)
-            self._recheck(track, name, stream, allowance, deadline)
-        self._find_reasons(track, allowance, deadline)
+            ended.append(self._list_new(track, spans_, name, stream, allowance, deadline))
+            self._refresh(track, spans_, name, stream, allowance, deadline)
+        self._find_reasons(track, spans_, allowance, deadline)
         outcome.bad_entries = int(track.get("badEntries", 0)) - bad_before
-        finished = (
-            terminal and not track["active"] and all(s["reachedEnd"] for s in track["streams"].values())
-            and not any(r.get("needsReason") for r in track["rows"])
-        )  # fmt: skip
-        self._flush(track, finished)
+        spans_.settle()
+        lines = [line for s in track["streams"].values() for line in s["spans"]]
+        settled = state in TERMINAL_STATES and all(ended) and not any(x["active"] or x["reasons"] for x in lines)
+        finished = self._flush(track, spans_, settled, deadline, hold) and settled
         counts = self._counts(track, finished)
+        if finished or track.get("recorded") != counts:
+            hold()  # the record and events follow the track: only the sweep that writes it makes them
         record = self._update_record(track, counts, need=finished or self.settings.notify_on == "all")
         outcome.record = record
         if finished and (record is None or record.get("state") not in TERMINAL_STATES):
@@ -232,148 +315,185 @@ class Tracker:
             outcome.events += self._finish(track, record, counts)
             outcome.finished = True
         elif self.settings.notify_on == "all" and record is not None:
-            outcome.events += self._progress(track, record, counts)
+            outcome.events += self._progress(track, record, counts, hold)
         return outcome
 
     # --- listing --------------------------------------------------------------------------------
 
     def _list_new(
-        self, track: dict[str, Any], name: str, stream: dict[str, Any], allowance: Allowance, deadline: Deadline
-    ) -> None:
-        """Children created since the watermark, oldest first, to the end of the list or of the allowance."""
-        stream["reachedEnd"] = False
+        self,
+        track: dict[str, Any],
+        spans_: Spans,
+        name: str,
+        stream: dict[str, Any],
+        allowance: Allowance,
+        deadline: Deadline,
+    ) -> bool:
+        """Children created since the watermark, oldest first; True when the list was read to its end."""
         start, token = times.at(stream["watermark"]), ""
+        edge = set(stream["edge"])  # the stored list, as a set for this sweep's lookups
         while allowance.take():
             page = self.ci.list_children_page(batch_id=track["jobId"], **stream["query"], start_creation_time=start,
                                               order="Asc", next_token=token, deadline=deadline)  # fmt: skip
             track["badEntries"] = int(track.get("badEntries", 0)) + page.skipped
             for child in page.children:
-                self._see(track, name, stream, child)
+                self._see(track, spans_, name, stream, child, edge)
             token = page.next_token
             if not token or not page.children:
-                stream["reachedEnd"] = True
-                return
+                return True
+        return False
 
-    def _see(self, track: dict[str, Any], name: str, stream: dict[str, Any], child: Child) -> None:
-        created = child.creation_time.isoformat() if child.creation_time else stream["watermark"]
-        if child.child_id in stream["edge"] or child.child_id in track["active"]:
+    def _see(
+        self, track: dict[str, Any], spans_: Spans, name: str, stream: dict[str, Any], child: Child, edge: set[str]
+    ) -> None:
+        if child.child_id in edge:
             return  # listed before, at the watermark's own second
+        created = child.creation_time.isoformat() if child.creation_time else stream["watermark"]
         if times.at(created) > times.at(stream["watermark"]):
             stream["watermark"], stream["edge"] = created, [child.child_id]
+            edge.clear()
         else:
             stream["edge"].append(child.child_id)
+        edge.add(child.child_id)
         track["counts"]["seen"] += 1
         if child.terminal:
-            self._ended(track, child, name)
+            item = self._row(track, child)
         else:
-            track["active"][child.child_id] = {"object": child.object, "state": child.state, "stream": name,
-                                               "creationTime": created}  # fmt: skip
+            item = {"object": child.object, "state": child.state, "creationTime": created}
+        size = len(dumps(item))
+        line = spans_.place(name, report.order_key({"creationTime": created, "childId": child.child_id}), size)
+        document = spans_.doc(line)
+        if child.terminal:
+            document["rows"].append(item)
+        else:
+            document["active"][child.child_id] = item
+        spans_.grow(line, size)
+        spans_.touch(line)
 
-    def _recheck(
-        self, track: dict[str, Any], name: str, stream: dict[str, Any], allowance: Allowance, deadline: Deadline
+    def _refresh(
+        self,
+        track: dict[str, Any],
+        spans_: Spans,
+        name: str,
+        stream: dict[str, Any],
+        allowance: Allowance,
+        deadline: Deadline,
     ) -> None:
-        """Children that ended between the oldest active one and the watermark."""
-        active = [a for a in track["active"].values() if a["stream"] == name]
-        if not active:
+        """The open spans' ended children, run by run of adjacent open spans, from where the last sweep stopped."""
+        spans_.settle()
+        lines = spans_.lines(name)
+        runs: list[list[dict[str, Any]]] = []
+        for i, line in enumerate(lines):
+            if line["active"]:
+                if runs and i > 0 and lines[i - 1]["active"] and runs[-1][-1] is lines[i - 1]:
+                    runs[-1].append(line)
+                else:
+                    runs.append([line])
+        if not runs:
+            stream.pop("resume", None)
             return
-        start = min(times.at(a["creationTime"]) for a in active)
-        end = max(times.at(a["creationTime"]) for a in active)  # nothing after the newest active one can matter
-        token = ""
-        while track["active"] and allowance.take():
-            page = self.ci.list_children_page(batch_id=track["jobId"], **stream["query"], states=("Success", "Failed",
-                                              "Cancel"), start_creation_time=start,
-                                              end_creation_time=end, order="Asc",
-                                              next_token=token, deadline=deadline)  # fmt: skip
-            track["badEntries"] = int(track.get("badEntries", 0)) + page.skipped
-            for child in page.children:
-                if child.child_id in track["active"] and child.terminal:
-                    del track["active"][child.child_id]
-                    self._ended(track, child, name)
-            token = page.next_token
-            if not token or not page.children:
-                return
+        resume = stream.get("resume") or {}
+        first = next((i for i, run in enumerate(runs) if int(run[-1]["n"]) >= int(resume.get("n", 0))), 0)
+        for run in runs[first:] + runs[:first]:
+            start = times.at(run[0]["lo"])
+            if resume and any(int(x["n"]) == int(resume["n"]) for x in run):
+                start = max(start, times.at(resume.get("from")))
+            resume = {}
+            end, token = times.at(run[-1]["hi"]), ""
+            while True:
+                if not allowance.take():
+                    stream["resume"] = {"n": run[0]["n"], "from": start.isoformat()}
+                    return
+                page = self.ci.list_children_page(batch_id=track["jobId"], **stream["query"], states=ENDED,
+                                                  start_creation_time=start, end_creation_time=end, order="Asc",
+                                                  next_token=token, deadline=deadline)  # fmt: skip
+                track["badEntries"] = int(track.get("badEntries", 0)) + page.skipped
+                for child in page.children:
+                    self._maybe_ended(track, spans_, name, child)
+                    if child.creation_time is not None:
+                        start = max(start, child.creation_time)
+                token = page.next_token
+                if not token or not page.children:
+                    break
+        stream.pop("resume", None)
 
-    def _ended(self, track: dict[str, Any], child: Child, stream: str) -> None:
+    def _maybe_ended(self, track: dict[str, Any], spans_: Spans, name: str, child: Child) -> None:
+        if not child.terminal:
+            return
+        created = child.creation_time.isoformat() if child.creation_time else None
+        line = spans_.locate(name, report.order_key({"creationTime": created, "childId": child.child_id}))
+        if line is None or not line["active"]:
+            return
+        document = spans_.doc(line)
+        if document["active"].pop(child.child_id, None) is None:
+            return
+        document["rows"].append(self._row(track, child))
+        spans_.touch(line)
+
+    def _row(self, track: dict[str, Any], child: Child) -> dict[str, Any]:
         row = report.row_of(child)
         if child.state == "Failed" and track["type"] == "Workflow" and not child.code:
             row["needsReason"] = True  # an execution's list entry does not say why: its detail does
         key = {"Success": "succeeded", "Failed": "failed", "Cancel": "cancelled"}[child.state]
         track["counts"][key] += 1
-        track["rows"].append(row)
+        return row
 
-    def _find_reasons(self, track: dict[str, Any], allowance: Allowance, deadline: Deadline) -> None:
-        for row in track["rows"]:
-            if row.get("needsReason") and allowance.take():
-                code, message, _ = self.ci.execution_failure(row["childId"], deadline=deadline)
-                row.update(code=code or "Failed", message=message)
-                del row["needsReason"]
+    def _find_reasons(self, track: dict[str, Any], spans_: Spans, allowance: Allowance, deadline: Deadline) -> None:
+        for name in track["streams"]:
+            for line in list(spans_.lines(name)):
+                if not line["reasons"]:
+                    continue
+                document = spans_.doc(line)
+                for row in document["rows"]:
+                    if not row.get("needsReason"):
+                        continue
+                    if not allowance.take():
+                        return
+                    code, message, _ = self.ci.execution_failure(row["childId"], deadline=deadline)
+                    row.update(code=capped_text(code or "Failed"), message=capped_text(message))
+                    del row["needsReason"]
+                    spans_.touch(line)
+                spans_.settle()
 
     # --- rows, parts, report --------------------------------------------------------------------
 
-    def _flush(self, track: dict[str, Any], finished: bool) -> None:
-        """Write, in creation order, the rows no older object can come before any more."""
-        if finished:
-            ready, track["rows"] = track["rows"], []
-        else:
-            bounds = [a["creationTime"] for a in track["active"].values()]
-            bounds += [s["watermark"] for s in track["streams"].values()]
-            bounds += [r["creationTime"] or EPOCH for r in track["rows"] if r.get("needsReason")]
-            frontier = min((times.at(b) for b in bounds), default=None)
-            ready = [r for r in track["rows"] if frontier is None or times.at(r["creationTime"]) < frontier]
-            track["rows"] = [r for r in track["rows"] if not (frontier is None or times.at(r["creationTime"]) <
-                                                                frontier)]  # fmt: skip
-        ready.sort(key=report.order_key)
-        rows = [r for r in ready if report.in_scope(r, self.settings.report_scope)]
-        # A part holds at most MAX_PART_ROWS rows and MAX_PART_BYTES bytes (one SCF answer), header included.
-        room_bytes = report.MAX_PART_BYTES - len(report.csv_bytes([], header=True))
-        open_rows = sum(int(s["rows"]) for s in track["segments"])
-        open_bytes = sum(int(s.get("bytes", 0)) for s in track["segments"])
-        chunk: list[bytes] = []
-        for row in rows:
-            line = report.csv_bytes([row], header=False)
-            full = open_rows + len(chunk) >= report.MAX_PART_ROWS or open_bytes + len(line) > room_bytes
-            if full and (chunk or track["segments"]):
-                self._segment(track, chunk)
-                self._assemble(track)
-                chunk, open_rows, open_bytes = [], 0, 0
-            chunk.append(line)
-            open_bytes += len(line)
-        self._segment(track, chunk)
-        if finished and track["segments"]:
-            self._assemble(track)
-
-    def _segment(self, track: dict[str, Any], lines: list[bytes]) -> None:
-        """Rows (CSV lines) waiting to become part of the next part, stored on their own."""
-        if not lines:
-            return
-        number = int(track.get("segmentSeq", 0)) + 1
-        key = self.records.segment_key(track["jobId"], number)
-        data = b"".join(lines)
-        self.records.store.put(key, data)
-        track["segmentSeq"] = number
-        track["segments"].append({"key": key, "rows": len(lines), "bytes": len(data)})
-
-    def _assemble(self, track: dict[str, Any]) -> None:
-        """The open segments become the next part (header + their rows); the segments are then removed."""
-        bodies = []
-        for segment in track["segments"]:
-            data = self.records.store.get(segment["key"])
-            if data is None:
-                raise StoreError(f"report segment {segment['key']} is missing")
-            bodies.append(data)
-        data = report.csv_bytes([], header=True) + b"".join(bodies)
-        number = len(track["parts"]) + 1
-        key = report.part_key(track["jobId"], number)
-        self.records.store.put(key, data)
-        track["parts"].append({"key": key, "rows": sum(int(s["rows"]) for s in track["segments"]),
-                               "md5": report.md5_hex(data)})  # fmt: skip
-        # Deleted only once a track naming the part is saved (next sweep): a crash before leaves them usable.
-        track.setdefault("garbage", []).extend(s["key"] for s in track["segments"])
-        track["segments"] = []
+    def _flush(
+        self, track: dict[str, Any], spans_: Spans, settled: bool, deadline: Deadline, hold: Callable[[], int]
+    ) -> bool:
+        """Write, in creation order, the rows no older object can come before any more (at most ``FLUSH_ROWS``);
+        True when every row of a settled batch is written."""
+        frontier = spans.frontier(track, settled)
+        after: report.Key = tuple(track.get("flushed") or ("", ""))
+        visited: list[tuple[str, dict[str, Any]]] = []
+        merged = heapq.merge(
+            *(spans_.rows_before(name, frontier, after, visited) for name in track["streams"]), key=lambda kr: kr[0]
+        )
+        writer = PartWriter(self.records, track, self.settings.report_scope, hold)
+        last, count, complete = after, 0, True
+        for key, row in merged:
+            if count >= FLUSH_ROWS or deadline.expired(self.margin):
+                complete = False
+                break
+            writer.add(row)
+            last, count = key, count + 1
+        if count:
+            track["flushed"] = list(last)
+        for name, line in visited:  # what was written leaves its span; an emptied span goes
+            document = spans_.doc(line)
+            kept = [r for r in document["rows"] if report.order_key(r) > last]
+            if len(kept) != len(document["rows"]):
+                document["rows"] = kept
+                spans_.touch(line)
+            spans_.settle()
+            if not line["active"] and not line["rows"] and line in spans_.lines(name):
+                spans_.drop(name, line)
+        remaining = any(s["spans"] for s in track["streams"].values())
+        writer.close(settled and complete and not remaining)
+        return complete and not remaining
 
     def _counts(self, track: dict[str, Any], finished: bool) -> dict[str, Any]:
         counts = dict(track["counts"])
-        counts["active"] = len(track["active"])
+        counts["active"] = sum(int(x["active"]) for s in track["streams"].values() for x in s["spans"])
         track["counts"] = counts
         return {**counts, "total": counts["seen"] if finished else None}
 
@@ -407,13 +527,16 @@ class Tracker:
             created = self.create_event(kind, record, previous, len(history), watch, now, extra=extra)
         return created
 
-    def _progress(self, track: dict[str, Any], record: dict[str, Any], counts: dict[str, Any]) -> list[Any]:
+    def _progress(
+        self, track: dict[str, Any], record: dict[str, Any], counts: dict[str, Any], hold: Callable[[], int]
+    ) -> list[Any]:
         now = self.now()
         last = track.get("lastProgressAt")
         if not counts["seen"] or track.get("progressCounts") == counts:
             return []
         if last and now - times.at(last) < PROGRESS_INTERVAL:
             return []
+        hold()
         track["progressSeq"] = int(track.get("progressSeq", 0)) + 1
         track.update(lastProgressAt=now.isoformat(), progressCounts=counts)
         watch = self.records.watch(track["jobId"]) or self.records.finished_watch(track["jobId"])
@@ -421,24 +544,3 @@ class Tracker:
         previous = history[-2]["state"] if len(history) >= 2 else None
         return self.create_event(ev.PROGRESS, record, previous, track["progressSeq"], watch, now,
                                  extra={"objects": counts})  # fmt: skip
-
-
-def tracked_rows(records: Records, job_id: str) -> Iterator[dict[str, Any]]:
-    """Every object tracked so far, as report rows: written parts and segments, then ended rows not yet written,
-    then the active ones (state as last seen)."""
-    track = records.track(job_id)
-    if track is None:
-        return
-    header = report.csv_bytes([], header=True)
-    for item, headed in [
-        *((p, True) for p in track.get("parts", [])),
-        *((s, False) for s in track.get("segments", [])),
-    ]:
-        data = records.store.get(item["key"])
-        if data is not None:  # segments are stored without the header row
-            yield from report.read_rows(data if headed else header + data)
-    yield from sorted(({k: v for k, v in r.items() if k != "needsReason"} for r in track.get("rows", [])),
-                      key=report.order_key)  # fmt: skip
-    for child_id, active in sorted(track.get("active", {}).items(), key=lambda kv: (kv[1]["creationTime"], kv[0])):
-        yield {"object": active["object"], "state": active["state"], "code": "", "message": "", "childId": child_id,
-               "output": "", "creationTime": active["creationTime"], "startTime": None, "endTime": None}  # fmt: skip
