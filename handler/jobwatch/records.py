@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -120,15 +121,30 @@ class Records:
     def put_event(self, event: dict[str, Any]) -> None:
         self.store.put(self.event_key(event["id"]), dumps(redacted_event(event)))
 
-    # the outbox: one marker per event with deliveries still to make
-    def put_outbox(self, event_id: str) -> None:
-        self.store.put(f"outbox/{self.event_key(event_id)[len('events/') :]}", b"{}")
+    # the outbox: one marker per event with deliveries still to make, named by when its next round is due, so a
+    # listing in key order meets the due ones first and stops at the first that is not
+    @staticmethod
+    def outbox_key(event_id: str, due: object) -> str:
+        return f"outbox/{max(0, int(times.at(due).timestamp())):010d}-{checked_event_id(event_id)}.json"
 
-    def delete_outbox(self, event_id: str) -> None:
-        self.store.delete(f"outbox/{self.event_key(event_id)[len('events/') :]}")
+    def put_outbox(self, event_id: str, due: object) -> None:
+        self.store.put(self.outbox_key(event_id, due), b"{}")
 
-    def outbox_ids(self) -> list[str]:
-        return [k[len("outbox/") : -len(".json")] for k in self.store.list("outbox/") if k.endswith(".json")]
+    def due_outbox(self, now: datetime) -> Iterator[tuple[str, str]]:
+        """(marker key, event id) of every marker due by ``now``, the earliest first."""
+        for key in self.store.list("outbox/"):
+            stamp, dash, rest = key[len("outbox/") :].partition("-")
+            if not stamp.isdigit() or not dash or not rest.endswith(".json"):
+                return  # an earlier version's marker (outbox/<eventId>.json): those sort after every due one
+            if int(stamp) > now.timestamp():
+                return
+            yield key, rest[: -len(".json")]
+
+    def legacy_outbox(self) -> Iterator[tuple[str, str]]:
+        """(marker key, event id) of the markers an earlier version wrote (``outbox/<eventId>.json``)."""
+        for key in self.store.list("outbox/evt-"):
+            if key.endswith(".json"):
+                yield key, key[len("outbox/") : -len(".json")]
 
     # claims: who makes delivery round N of an event (conditional create)
     @staticmethod

@@ -466,7 +466,7 @@ class Sweeper:
             event["targets"] = ev.delivery_targets(self.settings.webhook_url, self.settings.chain_function, watch, now)
         if event["targets"]:
             # The marker goes first: an event never exists without one while it has deliveries to make.
-            self.records.put_outbox(event["id"])
+            self.records.put_outbox(event["id"], event["nextAttemptAt"])
         else:
             event.update(status="delivered", nextAttemptAt=None)
         # Conditional create: of two overlapping sweeps exactly one creates it.

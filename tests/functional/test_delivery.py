@@ -123,7 +123,7 @@ class TestWebhooks:
         assert sorted(r["payload"]["data"]["jobId"] for r in receiver.requests) == sorted(ids)
         assert all(e["status"] == "delivered" for e in event_docs(ports))
         sweep(ports)
-        assert len(receiver.requests) == 3 and list(ports.records.outbox_ids()) == []
+        assert len(receiver.requests) == 3 and list(ports.records.store.list("outbox/")) == []
 
     def test_receiver_down_then_back(self, emulator: CIEmulator, store: ObjectStore, httpserver: HTTPServer) -> None:
         """503, 503, then 200: retried on schedule (5 s, then 5 min), delivered once, the same id every time."""
@@ -214,7 +214,7 @@ class TestWebhooks:
             emulator.clock.advance(11 * 3600)
         (event,) = event_docs(ports)
         assert event["status"] == "failed" and len(event["attempts"]) == 8
-        assert list(ports.records.outbox_ids()) == []
+        assert list(ports.records.store.list("outbox/")) == []
         replay = handle({"action": "replay", "eventId": event["id"]}, CONTEXT, ports=ports)
         assert replay == {"ok": True, "eventId": event["id"], "status": "pending"}
         sweep(ports)

@@ -1,7 +1,10 @@
 """Delivery with an outbox: at least once per target, never the same round twice, dead letters kept.
 
-Every event with deliveries to make has a marker under ``outbox/``. A sweep delivers its new events at once and
-retries the due ones. Before sending, it claims the event's next delivery round with a conditional create, so two
+Every event with deliveries to make has a marker under ``outbox/``, named by when its next round is due
+(``outbox/<epoch seconds>-<eventId>.json``), so a sweep lists the due ones first, earliest first, and stops listing at
+the first that is not due: a long queue of later retries costs it nothing, and no due event waits behind them. A
+sweep delivers its new events at once and the due ones until its deadline nears; a round's new due time gets a new
+marker before the old one is removed. Before sending, it claims the event's next delivery round with a conditional create, so two
 overlapping sweeps never send the same round; the claim is leased for as long as its invocation may run. A claim
 whose holder died (its lease ran out) is recorded as a failed round and the next round is claimed. Failed targets
 retry after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (±10% jitter, at the next sweep after that), then the event is
@@ -10,10 +13,11 @@ retry after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (±10% jitter, at the next 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -34,6 +38,8 @@ SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)  # seconds after attempts 1
 LEASE_MIN = timedelta(seconds=15)
 RECORD_RETRIES = (0.2, 0.5, 1.0)  # pauses before writing a round's outcome again (the store's own retries came first)
 WORKERS = 8
+CHUNK = 4 * WORKERS  # due markers read from the listing at a time: the deadline is checked between chunks
+LEGACY_SLICE = 200  # markers of an earlier version moved to their due time per sweep
 
 
 class NotFoundError(InvalidInputError):
@@ -69,45 +75,70 @@ class Dispatcher:
     def dispatch(
         self, events: list[dict[str, Any]], deadline: Deadline, changed: list[dict[str, Any]] | None = None
     ) -> tuple[int, int]:
-        """Deliver ``events`` (just created) and every due event in the outbox; (ok, failed) attempt counts.
-        Every event a delivery round updated is appended to ``changed`` (the sweep folds them into its index)."""
+        """Deliver ``events`` (just created) and the outbox's due events, the earliest due first, until the deadline
+        nears; (ok, failed) attempt counts. Every event a delivery round updated is appended to ``changed`` (the
+        sweep folds them into its index)."""
         fresh = {e["id"]: e for e in events if e.get("status") == "pending"}
         try:
-            queued = [i for i in self.records.outbox_ids() if i not in fresh]
+            self._move_legacy(deadline)
         except JobwatchError as exc:
-            log.warning("outbox unreadable: %s", exc)
-            queued = []
-        work: list[str | dict[str, Any]] = [*fresh.values(), *queued]
-        if not work:
-            return 0, 0
-        with ThreadPoolExecutor(min(WORKERS, len(work)), thread_name_prefix="deliver") as pool:
-            results = list(pool.map(lambda item: self._deliver(item, deadline, changed), work))
-        return sum(r[0] for r in results), sum(r[1] for r in results)
+            log.warning("outbox markers of an earlier version not moved yet: %s", exc)
+        work = itertools.chain(fresh.values(), self._due(set(fresh)))
+        ok = failed = 0
+        with ThreadPoolExecutor(WORKERS, thread_name_prefix="deliver") as pool:
+            while not deadline.expired(self.margin):
+                try:
+                    chunk = list(itertools.islice(work, CHUNK))
+                except JobwatchError as exc:
+                    log.warning("outbox unreadable: %s", exc)
+                    break
+                if not chunk:
+                    break
+                for result in pool.map(lambda item: self._deliver(item, deadline, changed), chunk):
+                    ok, failed = ok + result[0], failed + result[1]
+        return ok, failed
+
+    def _due(self, skip: set[str]) -> Iterator[tuple[str, str]]:
+        for key, event_id in self.records.due_outbox(self.now()):
+            if event_id not in skip:
+                yield key, event_id
+
+    def _move_legacy(self, deadline: Deadline) -> None:
+        """Markers an earlier version wrote (no due time in their name) move to their due time, a slice a sweep."""
+        for moved, (key, event_id) in enumerate(self.records.legacy_outbox()):
+            if moved >= LEGACY_SLICE or deadline.expired(self.margin):
+                return
+            event = self.records.event(event_id)
+            if event is not None and event.get("status") == "pending":
+                self.records.put_outbox(event_id, event.get("nextAttemptAt"))
+            self.records.store.delete(key)
 
     def _deliver(
-        self, item: str | dict[str, Any], deadline: Deadline, changed: list[dict[str, Any]] | None = None
+        self, item: tuple[str, str] | dict[str, Any], deadline: Deadline, changed: list[dict[str, Any]] | None = None
     ) -> tuple[int, int]:
         if deadline.expired(self.margin):
             return 0, 0
+        name = item[1] if isinstance(item, tuple) else item["id"]
         try:
-            event = self.records.event(item) if isinstance(item, str) else item
+            event = self.records.event(item[1]) if isinstance(item, tuple) else item
+            marker = item[0] if isinstance(item, tuple) else self.records.outbox_key(name, item.get("nextAttemptAt"))
             if event is None:  # a marker whose event was never created (a crash between the two)
-                if isinstance(item, str):
-                    self.records.delete_outbox(item)
+                self.records.store.delete(marker)
                 return 0, 0
-            return self._round(event, deadline, changed)
+            return self._round(event, marker, deadline, changed)
         except JobwatchError as exc:
-            log.warning("delivery of %s postponed: %s", item if isinstance(item, str) else item["id"], exc)
+            log.warning("delivery of %s postponed: %s", name, exc)
             return 0, 0
 
     def _round(
-        self, event: dict[str, Any], deadline: Deadline, changed: list[dict[str, Any]] | None = None
+        self, event: dict[str, Any], marker: str, deadline: Deadline, changed: list[dict[str, Any]] | None = None
     ) -> tuple[int, int]:
         now = self.now()
         if event.get("status") != "pending":
-            self.records.delete_outbox(event["id"])
+            self.records.store.delete(marker)
             return 0, 0
         if times.at(event.get("nextAttemptAt")) > now:
+            self._requeue(event, marker)  # a marker left behind when its event moved on: put it where it belongs
             return 0, 0
         round_no = int(event.get("round", 0)) + 1
         # The claim lives as long as the invocation that holds it can (and a little more): a longer function timeout
@@ -132,10 +163,18 @@ class Dispatcher:
         self._record_round(event, deadline)
         if changed is not None:
             changed.append(event)  # list.append is atomic: the delivery threads share it
-        if event["status"] != "pending":
-            self.records.delete_outbox(event["id"])
+        self._requeue(event, marker)
         self.records.delete_claim(event["id"], round_no)
         return ok, failed
+
+    def _requeue(self, event: dict[str, Any], marker: str) -> None:
+        """The event's marker at its next due time (written before the old one goes), or none once it is settled."""
+        if event.get("status") == "pending":
+            due = self.records.outbox_key(event["id"], event.get("nextAttemptAt"))
+            if due == marker:
+                return
+            self.records.store.put(due, b"{}")
+        self.records.store.delete(marker)
 
     def _record_round(self, event: dict[str, Any], deadline: Deadline) -> None:
         """Store the round's outcome. The deliveries are made: a write the store refuses now would send them again
@@ -218,6 +257,6 @@ class Dispatcher:
                 target.update(status="pending", attempts=0, nextAttemptAt=now)
         if any(t["status"] == "pending" for t in event.get("targets", {}).values()):
             event.update(status="pending", nextAttemptAt=now, replayedAt=now)
-            self.records.put_outbox(event_id)
+            self.records.put_outbox(event_id, now)
         self.records.put_event(event)
         return event
