@@ -17,10 +17,13 @@ class CountingStore:
         self.inner = inner
         self.calls: Counter[str] = Counter()
         self.written: list[str] = []
+        self.bytes_read = 0
 
     def get(self, key: str) -> bytes | None:
         self.calls["get"] += 1
-        return self.inner.get(key)
+        data = self.inner.get(key)
+        self.bytes_read += len(data or b"")
+        return data
 
     def list(self, prefix: str, start_after: str = "") -> Iterator[str]:
         self.calls["list"] += 1

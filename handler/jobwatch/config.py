@@ -61,7 +61,8 @@ class Settings:
     callback_token: str | None = field(default=None, repr=False)  # /ci-callback only: it rides in CI's URL
     track_objects: bool = True  # follow each batch's objects: progress, a truthful "finished", the report
     report_scope: str = "all"  # which objects the completion report lists: all, or failed
-    retain_days: int = 30  # delivered events, old claims and dated summaries older than this are deleted
+    retain_days: int = 30  # what jobwatch wrote about a job ages out this long after it ended and was delivered
+    report_retain_days: int = 90  # completion reports age out this long after they were written
     scf_endpoint: str | None = None  # the SCF API for chained invokes (a local SCF emulator in tests)
 
     @classmethod
@@ -94,6 +95,9 @@ class Settings:
             report_scope=_choice(env, "JOBWATCH_REPORT_SCOPE", REPORT_SCOPES),
             scf_endpoint=scf_endpoint,
             retain_days=_positive_int("JOBWATCH_RETAIN_DAYS", env.get("JOBWATCH_RETAIN_DAYS", "30"), "days"),
+            report_retain_days=_positive_int(
+                "JOBWATCH_REPORT_RETAIN_DAYS", env.get("JOBWATCH_REPORT_RETAIN_DAYS", "90"), "days"
+            ),
         )
 
     def ci_base_url(self) -> str:

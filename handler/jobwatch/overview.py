@@ -1,39 +1,50 @@
-"""Small index documents the sweeps keep, so a page view or a list reads a few objects, not one per item.
+"""The indexes sweeps keep, so a page view or a list reads a few small objects, whatever the store holds.
 
-- ``index/jobs.json``: one summary line per job (type, name, state, times, object counts, its events' delivery
-  status), enough for the jobs table and the counts by state.
-- ``index/events.json``: counts by status, every event still pending or failed (dead letters), and the newest
-  500 events of any status, shown as answers show events (targets without secrets).
+Two books of pages (``book.py``), newest last:
+- ``index/jobs/``: a summary line per job (type, name, state, times, object counts, its events' delivery status),
+  by creation time. Its root (``index/jobs/root.json``) carries the newest page itself, the counts by state and a
+  line per older page: the jobs table's first page is one read.
+- ``index/events/``: a line per event (the event as answers show it, without its body), by creation time. Its root
+  carries counts by status, overall and per page, so the pending and failed lists read only pages that hold some.
 
-Every sweep folds what it saw into them: the jobs it observed (whose lines it rewrites when they differ, so a line
-lost to an overlapping sweep's write is put right by the next sweep) and the events it created or delivered. A
-missing or unreadable index is rebuilt from the records, within the sweep's deadline, resumed by the next sweep.
+One writer at a time changes a book: a sweep takes the book's lease (a claim on its next sequence number) and
+writes the pages it changed, then the root. A sweep that cannot get the lease stores its changes as a delta
+(``index/delta/``, a key of its own, so nothing is written over) and the next writer applies the deltas first: no
+update is lost to overlapping sweeps, for finished jobs and event statuses too. A missing index (or one an earlier
+version kept in ``index/jobs.json`` and ``index/events.json``) is rebuilt from the records, a slice per sweep within
+its deadline; until it is complete, lists read the records themselves.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import threading
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from .ci.models import Job
+from . import book
+from .book import Book, Key
+from .ci.models import TERMINAL_STATES, Job
 from .deadline import Deadline
 from .errors import JobwatchError
 from .events import public_event
 from .records import Records, dumps
+from .report import time_key
 
 log = logging.getLogger("jobwatch.overview")
 
-JOBS_KEY = "index/jobs.json"
-EVENTS_KEY = "index/events.json"
-RECENT = 500
+BOOKS = ("jobs", "events")
+ROOTS = {"jobs": "index/jobs/root.json", "events": "index/events/root.json"}
+LEGACY = ("index/jobs.json", "index/events.json")  # the single documents of an earlier version
+DELTAS = "index/delta/"
 LINE_FIELDS = ("type", "name", "state", "creationTime", "startTime", "endTime", "objects", "nonExistent")
-_lock = threading.Lock()
-# The index documents as this process last wrote them, each with its parsed form: a warm instance's next fold finds
-# the same bytes in the store (unless another sweep wrote since) and skips parsing a document of every job again.
-_kept: dict[str, tuple[bytes, dict[str, Any]]] = {}
+REBUILD_SLICE = 2000  # records read per sweep while an index is rebuilt
+DELTA_SLICE = 50  # deltas applied per sweep
+DELTA_LINES = 2000  # lines per delta document (a delta stays well under 1 MiB)
+ATTEMPTS_SHOWN = 10  # an event line keeps its newest attempts
+DELIVERIES_SHOWN = 20  # a job line keeps the delivery status of its newest events
 
 
 def line_of(record: dict[str, Any]) -> dict[str, Any]:
@@ -43,34 +54,124 @@ def line_of(record: dict[str, Any]) -> dict[str, Any]:
     return line
 
 
-def _job_line(job: Job) -> dict[str, Any]:
-    data = job.scalars()
-    return {k: data[k] for k in ("type", "name", "state", "creationTime", "startTime", "endTime")}
+def event_line(event: dict[str, Any]) -> dict[str, Any]:
+    """An event as lists show it: as answers show it, without its body, with its newest attempts."""
+    shown = {k: v for k, v in public_event(event).items() if k != "payload"}
+    shown["attempts"] = list(shown.get("attempts") or [])[-ATTEMPTS_SHOWN:]
+    # where its job's line is: the job's creation time, which the event's body carries
+    shown["jobCreationTime"] = ((event.get("payload") or {}).get("data") or {}).get("creationTime")
+    return shown
+
+
+def _job_key(job_id: str, created: object) -> Key:
+    return (time_key(created), job_id)
+
+
+def _status(kind: str) -> Any:
+    field = "state" if kind == "jobs" else "status"
+    return lambda line: str(line.get(field))
+
+
+def _event_rank(line: dict[str, Any]) -> tuple[int, int, str, bool]:
+    """How far an event has gone: a line never replaces one that has gone further (overlapping writers)."""
+    return (int(line.get("round") or 0), len(line.get("attempts") or []), str(line.get("replayedAt") or ""),
+            line.get("status") != "pending")  # fmt: skip
+
+
+def _job_fields(current: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` as they may change ``current``: a job that ended never shows as active again, and object counts
+    never go back to older ones."""
+    kept = dict(fields)
+    if current.get("state") in TERMINAL_STATES and kept.get("state") not in (None, *TERMINAL_STATES):
+        for name in ("state", "startTime", "endTime"):
+            kept.pop(name, None)
+    old, new = current.get("objects") or {}, kept.get("objects") or {}
+    if new and str(new.get("updatedAt") or "") < str(old.get("updatedAt") or ""):
+        kept.pop("objects")
+    return kept
+
+
+class Changes:
+    """What one sweep (or a delta) changes in the books: job fields and event lines by id, and lines to remove."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, tuple[Key, dict[str, Any]]] = {}
+        self.events: dict[str, tuple[Key, dict[str, Any]]] = {}
+        self.gone: dict[str, list[Key]] = {"jobs": [], "events": []}
+
+    def job(self, key: Key, fields: dict[str, Any]) -> None:
+        _, current = self.jobs.get(key[1], (key, {}))
+        self.jobs[key[1]] = (key, {**current, **_job_fields(current, fields)})
+
+    def event(self, key: Key, line: dict[str, Any]) -> None:
+        current = self.events.get(key[1])
+        if current is None or _event_rank(line) >= _event_rank(current[1]):
+            self.events[key[1]] = (key, line)
+
+    def add_event(self, event: dict[str, Any]) -> None:
+        self.event((time_key(event.get("createdAt")), event["id"]), event_line(event))
+
+    def then(self, later: Changes) -> None:
+        """``later``'s changes on top of these."""
+        for key, fields in later.jobs.values():
+            self.job(key, fields)
+        for key, line in later.events.values():
+            self.event(key, line)
+        for kind in BOOKS:
+            self.gone[kind] += later.gone[kind]
+
+    def empty(self) -> bool:
+        return not (self.jobs or self.events or self.gone["jobs"] or self.gone["events"])
+
+    def chunks(self) -> Iterator[dict[str, Any]]:
+        """The changes as delta documents of at most ``DELTA_LINES`` lines each."""
+        items: list[list[Any]] = [["jobs", list(k), v] for k, v in self.jobs.values()]
+        items += [["events", list(k), v] for k, v in self.events.values()]
+        items += [["gone-" + kind, list(key), {}] for kind in BOOKS for key in self.gone[kind]]
+        for start in range(0, len(items), DELTA_LINES):
+            yield {"items": items[start : start + DELTA_LINES]}
+
+    @classmethod
+    def of(cls, delta: dict[str, Any]) -> Changes:
+        found = cls()
+        for kind, key, line in delta.get("items", []):
+            pair = (str(key[0]), str(key[1]))
+            if kind == "jobs":
+                found.job(pair, line)
+            elif kind == "events":
+                found.event(pair, line)
+            elif kind in ("gone-jobs", "gone-events"):
+                found.gone[kind[len("gone-") :]].append(pair)
+        return found
 
 
 class Overview:
-    """Reads and maintains the two index documents of one store."""
+    """Reads and maintains the indexes of one store."""
 
     def __init__(self, records: Records) -> None:
         self.records = records
 
     # --- reads --------------------------------------------------------------------------------
 
-    def jobs(self) -> dict[str, Any] | None:
+    def root(self, kind: str) -> dict[str, Any] | None:
+        """A book's root when the index is complete (lists read it), else None (lists read the records)."""
         try:
-            return self.records.load(JOBS_KEY)
+            root = self.records.load(ROOTS[kind])
         except JobwatchError:
             return None
-
-    def events(self) -> dict[str, Any] | None:
-        try:
-            return self.records.load(EVENTS_KEY)
-        except JobwatchError:
-            return None
+        return root if root is not None and (root.get("rebuild") or {}).get("complete") else None
 
     def present(self) -> bool:
-        """Both index documents exist (a listing, not a read: a quiet sweep checks only this)."""
-        return set(self.records.store.list("index/")) >= {JOBS_KEY, EVENTS_KEY}
+        """Both books are complete and no delta waits: a quiet sweep has nothing to fold."""
+        if next(iter(self.records.store.list(DELTAS)), None) is not None:
+            return False
+        return all(self.root(kind) is not None for kind in BOOKS)
+
+    @staticmethod
+    def lines(
+        records: Records, root: dict[str, Any], after: Key | None, keep: Any, statuses: tuple[str, ...] = ()
+    ) -> Iterator[tuple[Key, dict[str, Any] | None]]:
+        return book.newest_first(records, root, after, keep, statuses)
 
     # --- maintenance (sweeps) -----------------------------------------------------------------
 
@@ -82,152 +183,143 @@ class Overview:
         deadline: Deadline,
         now: datetime,
     ) -> None:
-        """Fold one sweep's observations into the indexes (rebuilding a missing one first)."""
-        with _lock:
-            jobs = self._for_update(JOBS_KEY)
-            if jobs is None or not jobs.get("complete"):
-                jobs = self._rebuild_jobs(jobs, deadline)
-            lines: dict[str, Any] = jobs["jobs"]
-            changed = False
-            for job in observed:
-                line = {**lines.get(job.job_id, {}), **_job_line(job)}
-                if lines.get(job.job_id) != line:
-                    lines[job.job_id], changed = line, True
-            for record in records:
-                line = {**lines.get(record["jobId"], {}), **line_of(record)}
-                if lines.get(record["jobId"]) != line:
-                    lines[record["jobId"]], changed = line, True
-            event_list = list(events)
-            for event in event_list:
-                line = lines.setdefault(event["jobId"], {})
-                deliveries = dict(line.get("deliveries") or {})
-                if deliveries.get(event["id"]) != event.get("status"):
-                    deliveries[event["id"]] = event.get("status")
-                    line["deliveries"], changed = deliveries, True
-            if changed or jobs.get("rebuilt"):
-                jobs.pop("rebuilt", None)
-                jobs["updatedAt"] = now.isoformat()
-                self._write(JOBS_KEY, jobs)
-            if event_list or self._for_update(EVENTS_KEY, keep=True) is None:
-                self._fold_events(event_list, deadline, now)
+        """Fold one sweep's observations into the indexes (with what overlapping sweeps left as deltas)."""
+        changes = Changes()
+        for job in observed:
+            data = job.scalars()
+            fields = {k: data[k] for k in ("type", "name", "state", "creationTime", "startTime", "endTime")}
+            changes.job(_job_key(job.job_id, data.get("creationTime")), fields)
+        for record in records:
+            changes.job(_job_key(record["jobId"], record.get("creationTime")), line_of(record))
+        for event in events:
+            changes.add_event(event)
+        self.apply(changes, deadline, now)
 
-    def _for_update(self, key: str, *, keep: bool = False) -> dict[str, Any] | None:
-        """An index document to change and write back (None when missing or unreadable: it is rebuilt). ``keep``:
-        only looking; the parsed document stays for the next call."""
+    def forget(self, event_ids: list[tuple[str, str]], now: datetime, deadline: Deadline) -> None:
+        """Drop deleted events (``(createdAt, id)`` pairs) from the events index (retention)."""
+        changes = Changes()
+        changes.gone["events"] = [(time_key(created), ident) for created, ident in event_ids]
+        self.apply(changes, deadline, now)
+
+    def forget_jobs(self, jobs: list[tuple[str, str]], now: datetime, deadline: Deadline) -> None:
+        """Drop deleted jobs (``(creationTime, id)`` pairs) from the jobs index (retention)."""
+        changes = Changes()
+        changes.gone["jobs"] = [_job_key(ident, created) for created, ident in jobs]
+        self.apply(changes, deadline, now)
+
+    def apply(self, changes: Changes, deadline: Deadline, now: datetime) -> None:
+        """Apply ``changes`` (and waiting deltas) as the books' writer, or store them as a delta for the next one."""
+        roots = {kind: self._root(kind) for kind in BOOKS}
+        held: list[tuple[str, int]] = []
         try:
-            data = self.records.store.get(key)
-            if data is None:
-                return None
-            kept = _kept.pop(key, None)  # used once: the caller changes it
-            document = kept[1] if kept is not None and kept[0] == data else self.records.parse(key, data)
-        except JobwatchError:
-            return None
-        if keep:
-            _kept[key] = (data, document)
-        return document
-
-    def _write(self, key: str, document: dict[str, Any]) -> None:
-        data = dumps(document)
-        self.records.store.put(key, data)
-        _kept[key] = (data, document)
-
-    def _fold_events(self, changed: list[dict[str, Any]], deadline: Deadline, now: datetime) -> None:
-        index = self._for_update(EVENTS_KEY)
-        if index is None or not index.get("complete"):
-            index = self._rebuild_events(index, deadline)
-        known: dict[str, str] = index["statuses"]
-        open_events: dict[str, Any] = index["open"]
-        recent: dict[str, Any] = {e["id"]: e for e in index.get("recent") or []}
-        for event in changed:
-            status = str(event.get("status"))
-            known[event["id"]] = status
-            shown = public_event(event)
-            if status in ("pending", "failed"):
-                open_events[event["id"]] = shown
+            for kind in BOOKS:
+                round_no = int(roots[kind].get("seq", 0)) + 1
+                if not self.records.lease(f"index-{kind}", round_no, now, deadline):
+                    break
+                held.append((f"index-{kind}", round_no))
+                fresh = self._root(kind)
+                if int(fresh.get("seq", 0)) != round_no - 1:
+                    break  # another writer saved since we read it: our changes wait as a delta
+                roots[kind] = fresh
             else:
-                open_events.pop(event["id"], None)
-            recent[event["id"]] = shown
-        index["recent"] = _newest(recent.values())
-        index["counts"] = _count(known.values())
-        index["updatedAt"] = now.isoformat()
-        self._write(EVENTS_KEY, index)
-
-    def forget(self, event_ids: list[str], now: datetime) -> None:
-        """Drop deleted events from the events index (retention)."""
-        with _lock:
-            if not event_ids:
+                self._write(roots, changes, deadline, now)
                 return
-            index = self._for_update(EVENTS_KEY)
-            if index is None:
-                return
-            gone = set(event_ids)
-            for event_id in gone:
-                index["statuses"].pop(event_id, None)
-                index["open"].pop(event_id, None)
-            index["recent"] = [e for e in index.get("recent") or [] if e.get("id") not in gone]
-            index["counts"] = _count(index["statuses"].values())
-            index["updatedAt"] = now.isoformat()
-            self._write(EVENTS_KEY, index)
+            if not changes.empty():
+                for delta in changes.chunks():
+                    stamp = now.strftime("%Y%m%d%H%M%S%f")
+                    self.records.store.put(f"{DELTAS}{stamp}-{uuid.uuid4().hex[:8]}.json", dumps(delta))
+        finally:
+            for name, round_no in held:
+                self.records.delete_claim(name, round_no)
 
-    # --- rebuilds, resumable --------------------------------------------------------------------
+    def _root(self, kind: str) -> dict[str, Any]:
+        try:
+            root = self.records.load(ROOTS[kind])
+        except JobwatchError:
+            root = None  # unreadable: rebuilt
+        return root or {"version": 2, "seq": 0, "metas": [], "rebuild": {"after": "", "complete": False}}
 
-    def _rebuild_jobs(self, partial: dict[str, Any] | None, deadline: Deadline) -> dict[str, Any]:
-        index = partial or {"version": 1, "jobs": {}, "complete": False, "after": ""}
-        lines: dict[str, Any] = index["jobs"]
-
-        def take(record: dict[str, Any]) -> None:
-            if "jobId" in record:
-                lines[record["jobId"]] = {**lines.get(record["jobId"], {}), **line_of(record)}
-
-        self._resume("jobs/", index, deadline, take)
-        index["rebuilt"] = True
-        return index
-
-    def _rebuild_events(self, partial: dict[str, Any] | None, deadline: Deadline) -> dict[str, Any]:
-        index = partial or {"version": 1, "statuses": {}, "open": {}, "complete": False, "after": ""}
-        recent: list[dict[str, Any]] = list(index.get("recent") or [])
-
-        def take(event: dict[str, Any]) -> None:
-            if "id" not in event:
-                return
-            index["statuses"][event["id"]] = str(event.get("status"))
-            shown = public_event(event)
-            if event.get("status") in ("pending", "failed"):
-                index["open"][event["id"]] = shown
-            recent.append(shown)
-
-        self._resume("events/", index, deadline, take)
-        index["recent"] = _newest(recent)
-        return index
-
-    def _resume(
-        self, prefix: str, index: dict[str, Any], deadline: Deadline, take: Callable[[dict[str, Any]], None]
-    ) -> None:
-        """Hand each document under ``prefix`` after ``index["after"]`` to ``take`` until the deadline nears; the
-        index records where it stopped, and ``complete`` once it went through (the next sweep resumes there)."""
-        after = str(index.get("after") or "")
-        for key in self.records.store.list(prefix, start_after=after):
-            if deadline.expired(5.0):
+    def _write(self, roots: dict[str, dict[str, Any]], changes: Changes, deadline: Deadline, now: datetime) -> None:
+        books = {
+            kind: Book(self.records, kind, roots[kind], _status(kind), inline_head=kind == "jobs") for kind in BOOKS
+        }
+        found = Changes()
+        for kind in BOOKS:
+            if not (roots[kind].get("rebuild") or {}).get("complete"):
+                self._rebuild(kind, roots[kind], found, deadline)
+        applied: list[str] = []
+        for key in self.records.store.list(DELTAS):  # oldest first: their stamps sort by time
+            if len(applied) >= DELTA_SLICE or deadline.expired(5.0):
                 break
-            after = key
+            with contextlib.suppress(JobwatchError):  # a damaged delta is dropped: its lines come back with their
+                found.then(Changes.of(self.records.load(key) or {}))  # records' next fold
+            applied.append(key)
+        found.then(changes)
+        self._put(books, found)
+        for kind in BOOKS:
+            books[kind].save()
+            roots[kind]["updatedAt"] = now.isoformat()
+            garbage = [*roots[kind].get("garbage", []), *books[kind].garbage]
+            roots[kind]["garbage"] = books[kind].garbage  # removed below; named until a later root drops them
+            self.records.store.put(ROOTS[kind], dumps(roots[kind]))
+            for key in garbage:
+                self.records.store.delete(key)
+        for key in applied:
+            self.records.store.delete(key)
+
+    @staticmethod
+    def _put(books: dict[str, Book], changes: Changes) -> None:
+        """Changes into pages; an event's delivery status also goes on its job's line."""
+        jobs, events = books["jobs"], books["events"]
+        statuses: dict[str, dict[str, Any]] = {}
+        for key, line in changes.events.values():
+            current = events.page(events.at(key))["lines"].get(key[1])
+            if current is not None and _event_rank(current) > _event_rank(line):
+                continue  # a writer before us saw it further along
+            events.put(key, line)
+            created = str(line.get("jobCreationTime") or "")
+            statuses.setdefault(str(line.get("jobId")), {"created": created, "deliveries": {}})
+            statuses[str(line.get("jobId"))]["deliveries"][key[1]] = line.get("status")
+        for job_id, (key, fields) in changes.jobs.items():
+            current = jobs.page(jobs.at(key))["lines"].get(job_id, {})
+            line = {k: v for k, v in {**current, **_job_fields(current, fields)}.items() if k != "_t"}
+            line["jobId"] = job_id
+            deliveries = {**current.get("deliveries", {}), **statuses.pop(job_id, {}).get("deliveries", {})}
+            if deliveries:
+                line["deliveries"] = dict(list(deliveries.items())[-DELIVERIES_SHOWN:])
+            jobs.put(key, line)
+        for job_id, status in statuses.items():  # events of jobs this sweep did not otherwise touch
+            key = _job_key(job_id, status["created"] or None)
+            current = jobs.page(jobs.at(key))["lines"].get(job_id)
+            if current is not None:
+                deliveries = {**current.get("deliveries", {}), **status["deliveries"]}
+                jobs.put(key, {**{k: v for k, v in current.items() if k != "_t"},
+                               "deliveries": dict(list(deliveries.items())[-DELIVERIES_SHOWN:])})  # fmt: skip
+        for kind in BOOKS:
+            for key in changes.gone[kind]:
+                books[kind].remove(key)
+
+    def _rebuild(self, kind: str, root: dict[str, Any], found: Changes, deadline: Deadline) -> None:
+        """Lines from the records, a slice per sweep, resumed where the last one stopped."""
+        state = root.setdefault("rebuild", {"after": "", "complete": False})
+        prefix = "jobs/" if kind == "jobs" else "events/"
+        after, read = str(state.get("after") or ""), 0
+        for key in self.records.store.list(prefix, start_after=after):
+            if read >= REBUILD_SLICE or deadline.expired(5.0):
+                break
+            after, read = key, read + 1
             try:
                 document = self.records.load(key)
             except JobwatchError:
                 continue
-            if document is not None:
-                take(document)
+            if document is None:
+                continue
+            if kind == "jobs" and "jobId" in document:
+                found.job(_job_key(document["jobId"], document.get("creationTime")), line_of(document))
+            elif kind == "events" and "id" in document:
+                found.add_event(document)
         else:
-            index["complete"] = True
-        index["after"] = after
-
-
-def _newest(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    ordered = sorted(events, key=lambda e: (str(e.get("createdAt") or ""), str(e.get("id"))), reverse=True)
-    return ordered[:RECENT]
-
-
-def _count(statuses: Iterable[str]) -> dict[str, int]:
-    counts = {"pending": 0, "delivered": 0, "failed": 0}
-    for status in statuses:
-        counts[status] = counts.get(status, 0) + 1
-    return counts
+            state["complete"], after = True, ""
+            for legacy in LEGACY:
+                self.records.store.delete(legacy)
+        state["after"] = after

@@ -13,9 +13,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import cursors, logs, reads, watches
+from .book import Key
 from .config import Settings
 from .deadline import Deadline
-from .errors import ConfigError, InvalidInputError, JobwatchError
+from .errors import ConfigError, InvalidInputError, JobwatchError, StoreError
 from .events import public_event
 from .ids import checked_event_id, checked_job_id
 from .notify.guard import AddressGuard
@@ -207,33 +208,60 @@ def _page(ports: Ports, prefix: str, limit: int, cursor: str, keep: Callable[[di
     return items, None
 
 
+def _index_cursor(ports: Ports, cursor: str) -> Key | None:
+    """The key an index cursor continues before (None: from the newest)."""
+    value = cursors.decode(ports.cursor_key, cursor, "i")
+    if not value:
+        return None
+    time, bar, ident = value.partition("|")
+    if not bar:
+        raise InvalidInputError("cursor is not one this API gave out")
+    return (time, ident)
+
+
+def _from_index(
+    ports: Ports, root: dict[str, Any], cursor: str, limit: int, keep: Callable[[dict[str, Any]], bool],
+    statuses: tuple[str, ...] = (),
+) -> tuple[list[dict[str, Any]], str | None]:  # fmt: skip
+    """Lines newest first from an index book, at most ``limit``, and the cursor to go on (a page may hold fewer,
+    even none, while there is more)."""
+    items: list[dict[str, Any]] = []
+    keys: list[Key] = []
+    for key, line in Overview.lines(ports.records, root, _index_cursor(ports, cursor), keep, statuses):
+        if line is None or len(items) == limit:
+            last = key if line is None else keys[-1]
+            return items, cursors.encode(ports.cursor_key, "i", "|".join(last))
+        items.append(line)
+        keys.append(key)
+    return items, None
+
+
 def list_jobs(ports: Ports, state: str, kind: str, limit: int, cursor: str, search: str = "") -> dict[str, Any]:
     """Jobs newest first, filtered by state, type and a search of ID or name, with the counts by state: from the
-    jobs index (one read) when the sweeps have built it, else from the records themselves."""
+    jobs index (its root, then a page at a time) when the sweeps have built it, else from the records themselves."""
     if state and state not in JOB_STATES:
         raise InvalidInputError(f"state must be one of {', '.join(JOB_STATES)}")
     if kind and kind not in ("Workflow", "Job"):
         raise InvalidInputError("type must be Workflow or Job")
     if len(search) > 128:
         raise InvalidInputError("search is at most 128 characters")
-    index = Overview(ports.records).jobs()
-    if index is not None and index.get("complete") and cursors.kind_of(ports.cursor_key, cursor) != "k":
-        lines = index.get("jobs") or {}
-        counts: dict[str, int] = {}
-        for line in lines.values():
-            counts[str(line.get("state"))] = counts.get(str(line.get("state")), 0) + 1
+    root = Overview(ports.records).root("jobs") if cursors.kind_of(ports.cursor_key, cursor) != "k" else None
+    if root is not None:
         needle = search.lower()
-        picked = [
-            {"jobId": job_id, **line}
-            for job_id, line in lines.items()
-            if (not state or line.get("state") == state) and (not kind or line.get("type") == kind)
-            and (not needle or needle in job_id.lower() or needle in str(line.get("name", "")).lower())
-        ]  # fmt: skip
-        picked.sort(key=lambda j: (str(j.get("creationTime") or ""), j["jobId"]), reverse=True)
-        start = cursors.offset(ports.cursor_key, cursor, "n")
-        more = start + limit < len(picked)
-        following = cursors.encode(ports.cursor_key, "n", start + limit) if more else None
-        return {"jobs": picked[start : start + limit], "nextCursor": following, "counts": counts, "total": len(picked)}
+
+        def wanted(line: dict[str, Any]) -> bool:
+            return (not state or line.get("state") == state) and (not kind or line.get("type") == kind) and (
+                not needle or needle in str(line.get("jobId", "")).lower()
+                or needle in str(line.get("name", "")).lower())  # fmt: skip
+
+        items, following = _retrying(lambda r: _from_index(ports, r, cursor, limit, wanted,
+                                                           (state,) if state else ()), root, ports, "jobs")  # fmt: skip
+        counts = dict(root.get("counts") or {})
+        total = counts.get(state, 0) if state and not kind and not search else None
+        if not state and not kind and not search:
+            total = sum(counts.values())
+        return {"jobs": items, "nextCursor": following, "counts": counts,
+                **({"total": total} if total is not None else {})}  # fmt: skip
 
     def keep(record: dict[str, Any]) -> bool:
         return (not state or record.get("state") == state) and (not kind or record.get("type") == kind)
@@ -242,30 +270,29 @@ def list_jobs(ports: Ports, state: str, kind: str, limit: int, cursor: str, sear
     return {"jobs": items, "nextCursor": after}
 
 
+def _retrying(read: Callable[[dict[str, Any]], Any], root: dict[str, Any], ports: Ports, kind: str) -> Any:
+    """A read of an index, once more with a fresh root when a writer removed a page the first one named."""
+    try:
+        return read(root)
+    except StoreError:
+        fresh = Overview(ports.records).root(kind)
+        if fresh is None:
+            raise
+        return read(fresh)
+
+
 def list_events(ports: Ports, status: str, limit: int, cursor: str) -> dict[str, Any]:
-    """Events (targets shown without secrets), filtered by status, with the counts by status. Pending and failed
-    ones, and the newest 500 of any status, come from the events index (one read) once the sweeps have built it;
-    older ones from the stored events themselves."""
+    """Events newest first (targets shown without secrets, without their body), filtered by status, with the
+    counts by status: from the events index when the sweeps have built it, else from the stored events."""
     if status and status not in EVENT_STATUSES:
         raise InvalidInputError(f"status must be one of {', '.join(EVENT_STATUSES)}")
-    index = Overview(ports.records).events()
-    counts = (index or {}).get("counts")
-    if index is not None and index.get("complete") and cursors.kind_of(ports.cursor_key, cursor) != "k":
-        if status in ("pending", "failed"):
-            found = [e for e in (index.get("open") or {}).values() if e.get("status") == status]
-            found.sort(key=lambda e: (str(e.get("createdAt") or ""), str(e.get("id"))), reverse=True)
-            rest = None
-        else:  # the newest events from the index; past them, a walk of the stored events in id order
-            found = [e for e in index.get("recent") or [] if not status or e.get("status") == status]
-            rest = (
-                cursors.encode(ports.cursor_key, "k", "events/")
-                if sum((counts or {}).values()) > len(index.get("recent") or [])
-                else None
-            )
-        start = cursors.offset(ports.cursor_key, cursor, "n")
-        more = start + limit < len(found)
-        after = cursors.encode(ports.cursor_key, "n", start + limit) if more else rest
-        return {"events": found[start : start + limit], "nextCursor": after, "counts": counts}
+    root = Overview(ports.records).root("events") if cursors.kind_of(ports.cursor_key, cursor) != "k" else None
+    if root is not None:
+        items, after = _retrying(lambda r: _from_index(ports, r, cursor, limit,
+                                                       lambda e: not status or e.get("status") == status,
+                                                       (status,) if status else ()), root, ports, "events")  # fmt: skip
+        counts = {**dict.fromkeys(EVENT_STATUSES, 0), **(root.get("counts") or {})}
+        return {"events": items, "nextCursor": after, "counts": counts}
     items, after = _page(ports, "events/", limit, cursor, lambda e: not status or e.get("status") == status,
                          public_event)  # fmt: skip
-    return {"events": items, "nextCursor": after, **({"counts": counts} if counts else {})}
+    return {"events": items, "nextCursor": after}

@@ -126,7 +126,8 @@ class Sweeper:
             self._follow_objects(work, deadline)
         self._advance(work)
         summary = self._summary(work)
-        retention.run_slice(self.records, summary, work.prev, self.now(), self.settings.retain_days, deadline)
+        days = (self.settings.retain_days, self.settings.report_retain_days)
+        retention.run_slice(self.records, summary, work.prev, self.now(), days, deadline)
         scrubber.run_slice(self.records, summary, work.prev, deadline)
         return self._finish(work, summary, deadline)
 

@@ -1,5 +1,6 @@
-"""The index documents sweeps keep: lists and page views read at most 3 stored objects, whatever the store holds;
-missing indexes are rebuilt; lost lines heal; dead letters and replays show up."""
+"""The indexes sweeps keep: lists and page views read at most 3 stored objects and 1 MiB, whatever the store holds
+(a million events included); missing indexes are rebuilt; an update an overlapping sweep could not write comes back;
+dead letters and replays show up."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 from devkit.ciemu import CIEmulator
 from devkit.counting import CountingStore
 from jobwatch.entry import Ports, handle
-from jobwatch.overview import EVENTS_KEY, JOBS_KEY
+from jobwatch.book import Book
+from jobwatch.overview import ROOTS
+from jobwatch.records import Records, dumps
 from jobwatch.store import FileStore
 from tests.functional.apitools import build_ports, call
 
@@ -84,8 +87,8 @@ def test_search_and_filters(counted: tuple[Ports, CountingStore]) -> None:
 def test_missing_index_is_rebuilt(counted: tuple[Ports, CountingStore], emulator: CIEmulator) -> None:
     """Without indexes, lists fall back to reading records; the next sweep rebuilds both."""
     ports, store = counted
-    store.inner.delete(JOBS_KEY)
-    store.inner.delete(EVENTS_KEY)
+    for key in list(store.inner.list("index/")):
+        store.inner.delete(key)
     _, jobs, _ = call(ports, "GET", "/jobs", query={"limit": "100"})
     assert len(jobs["jobs"]) == 40 and "counts" not in jobs  # the slow path still answers
     handle({"action": "sweep"}, {}, ports=ports)
@@ -93,36 +96,71 @@ def test_missing_index_is_rebuilt(counted: tuple[Ports, CountingStore], emulator
     assert reads <= 3 and jobs["total"] == 40 and dead["counts"]["pending"] + dead["counts"]["failed"] >= 1
 
 
-def test_lost_line_heals(emulator: CIEmulator, tmp_path: Path) -> None:
-    """A line lost to an overlapping sweep's write comes back with the next sweep that observes the job."""
-    (job,) = emulator.book.preload(1, seed=52, duration=(500, 600))
+def test_an_update_an_overlapping_sweep_could_not_write_comes_back(emulator: CIEmulator, tmp_path: Path) -> None:
+    """While another writer holds the index, a sweep that sees a job finish stores its change as a delta; the next
+    sweep, which sees nothing new, applies it: the finished job's line says how it ended."""
+    (job,) = emulator.book.preload(1, seed=52, duration=(50, 60))
     ports = build_ports(emulator, tmp_path / "store")
     handle({"action": "sweep"}, {}, ports=ports)
-    index = ports.records.load(JOBS_KEY)
-    assert index is not None and job.job_id in index["jobs"]
-    del index["jobs"][job.job_id]
-    ports.records.store.put(JOBS_KEY, __import__("json").dumps(index).encode())
+    root = ports.records.load(ROOTS["jobs"])
+    assert root is not None and root["head"]["lines"][job.job_id]["state"] in ("Submitted", "Running")
+    held = ports.records.claim_key("index-jobs", int(root["seq"]) + 1)
+    ports.records.store.put(held, b'{"at": "2026-01-01T00:00:00+00:00", "expiresAt": "2999-01-01T00:00:00+00:00"}')
+    emulator.clock.advance(120)  # the job ends; the index is held by another writer
+    handle({"action": "sweep"}, {}, ports=ports)
+    stale = ports.records.load(ROOTS["jobs"])
+    assert stale is not None and stale["head"]["lines"][job.job_id]["state"] in ("Submitted", "Running")
+    assert list(ports.records.store.list("index/delta/"))
+    ports.records.store.delete(held)  # the other writer is done
     emulator.clock.advance(30)
     handle({"action": "sweep"}, {}, ports=ports)
-    healed = ports.records.load(JOBS_KEY)
-    assert healed is not None and healed["jobs"][job.job_id]["state"] == "Running"
+    healed = ports.records.load(ROOTS["jobs"])
+    record = ports.records.job(job.job_id)
+    assert record is not None and record["state"] in ("Success", "Failed", "Cancel")
+    assert healed is not None and healed["head"]["lines"][job.job_id]["state"] == record["state"]
+    assert not list(ports.records.store.list("index/delta/"))
 
 
-def test_fold_reads_what_another_writer_stored(emulator: CIEmulator, tmp_path: Path) -> None:
-    """A warm instance reuses the index it wrote only while the store holds those bytes: another writer's change is
-    folded into, not written over."""
-    (job,) = emulator.book.preload(1, seed=53, duration=(50, 60))
+def test_a_million_events_page_view(emulator: CIEmulator, tmp_path: Path) -> None:
+    """An events index of 1,000,000 lines (written directly, not by sweeping): the newest events with the counts,
+    and the dead letters, each cost at most 3 reads and 1 MiB; no index document passes 1 MiB."""
+    store = CountingStore(FileStore(tmp_path / "store"))
+    records = Records(store)  # type: ignore[arg-type]
+    root: dict[str, Any] = {"version": 2, "seq": 0, "metas": [], "rebuild": {"after": "", "complete": True}}
+    base = 1_700_000_000
+    for start in range(0, 1_000_000, 50_000):
+        pages = Book(records, "events", root, lambda line: str(line["status"]))
+        for n in range(start, start + 50_000):
+            status = "failed" if n % 100_000 == 7 else "delivered"
+            created = f"2023-11-{14 + n // 200_000:02d}T{(n // 3600) % 24:02d}:{(n // 60) % 60:02d}:{n % 60:02d}+00:00"
+            event_id = f"evt-b{n:031d}-success"
+            pages.put((created, event_id), {"id": event_id, "type": "ci.batchjob.succeeded", "jobId": f"b{n:031d}",
+                                            "status": status, "createdAt": created, "targets": {}, "attempts": []})
+        pages.save()
+        records.store.put(ROOTS["events"], dumps(root))
+    assert sum(root["counts"].values()) == 1_000_000 and root["counts"]["failed"] == 10
+    largest = max(p.stat().st_size for p in (tmp_path / "store" / "index").rglob("*.json"))
+    assert largest <= 1024 * 1024
     ports = build_ports(emulator, tmp_path / "store")
-    handle({"action": "sweep"}, {}, ports=ports)
-    index = ports.records.load(JOBS_KEY)
-    assert index is not None
-    index["jobs"]["bOtherWriter"] = {"state": "Running", "name": "theirs"}
-    ports.records.store.put(JOBS_KEY, __import__("json").dumps(index).encode())
-    emulator.clock.advance(120)  # the job ends: this sweep writes the index again
-    handle({"action": "sweep"}, {}, ports=ports)
-    folded = ports.records.load(JOBS_KEY)
-    assert folded is not None and folded["jobs"][job.job_id]["state"] in ("Success", "Failed", "Cancel")
-    assert folded["jobs"]["bOtherWriter"]["name"] == "theirs"
+    ports.records.store = store  # type: ignore[assignment]
+
+    def listed(query: dict[str, str]) -> dict[str, Any]:
+        store.calls.clear()
+        store.bytes_read = 0
+        _, page, _ = call(ports, "GET", "/events", query=query)
+        assert store.calls["get"] + store.calls["list"] <= 3 and store.bytes_read <= 1024 * 1024, store.calls
+        return page
+
+    newest = listed({"limit": "50"})
+    dead = listed({"status": "failed", "limit": "50"})
+    assert len(newest["events"]) == 50 and newest["counts"]["delivered"] == 999_990
+    assert dead["events"] and all(e["status"] == "failed" for e in dead["events"])
+    seen = len(dead["events"])
+    cursor = dead["nextCursor"]
+    while cursor:
+        more = listed({"status": "failed", "limit": "50", "cursor": cursor})
+        seen, cursor = seen + len(more["events"]), more["nextCursor"]
+    assert seen == 10
 
 
 def test_dead_letters_and_replay_in_the_index(counted: tuple[Ports, CountingStore], emulator: CIEmulator) -> None:

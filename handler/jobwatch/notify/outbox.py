@@ -4,11 +4,11 @@ Every event with deliveries to make has a marker under ``outbox/``, named by whe
 (``outbox/<epoch seconds>-<eventId>.json``), so a sweep lists the due ones first, earliest first, and stops listing at
 the first that is not due: a long queue of later retries costs it nothing, and no due event waits behind them. A
 sweep delivers its new events at once and the due ones until its deadline nears; a round's new due time gets a new
-marker before the old one is removed. Before sending, it claims the event's next delivery round with a conditional create, so two
-overlapping sweeps never send the same round; the claim is leased for as long as its invocation may run. A claim
-whose holder died (its lease ran out) is recorded as a failed round and the next round is claimed. Failed targets
-retry after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (±10% jitter, at the next sweep after that), then the event is
-``failed``: a dead letter that ``replay`` re-queues.
+marker before the old one is removed. Before sending, it claims the event's next delivery round with a conditional
+create, so two overlapping sweeps never send the same round; the claim is leased for as long as its invocation may
+run. A claim whose holder died (its lease ran out) is recorded as a failed round and the next round is claimed.
+Failed targets retry after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (±10% jitter, at the next sweep after that), then
+the event is ``failed``: a dead letter that ``replay`` re-queues.
 """
 
 from __future__ import annotations
