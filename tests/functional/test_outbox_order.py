@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from typing import Any
-
-from pytest_httpserver import HTTPServer
+from typing import TYPE_CHECKING, Any
 
 from devkit.ciemu import CIEmulator
 from jobwatch import events as ev
@@ -16,6 +14,9 @@ from jobwatch.records import Records
 from jobwatch.store import ObjectStore
 from tests.functional.test_delivery import Receiver, make_ports, sweep
 from tests.functional.test_spans import CountingStore
+
+if TYPE_CHECKING:
+    from pytest_httpserver import HTTPServer
 
 
 class ReadCounting(CountingStore):

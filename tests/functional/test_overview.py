@@ -11,8 +11,8 @@ import pytest
 
 from devkit.ciemu import CIEmulator
 from devkit.counting import CountingStore
-from jobwatch.entry import Ports, handle
 from jobwatch.book import Book
+from jobwatch.entry import Ports, handle
 from jobwatch.overview import ROOTS
 from jobwatch.records import Records, dumps
 from jobwatch.store import FileStore
@@ -127,15 +127,24 @@ def test_a_million_events_page_view(emulator: CIEmulator, tmp_path: Path) -> Non
     store = CountingStore(FileStore(tmp_path / "store"))
     records = Records(store)  # type: ignore[arg-type]
     root: dict[str, Any] = {"version": 2, "seq": 0, "metas": [], "rebuild": {"after": "", "complete": True}}
-    base = 1_700_000_000
     for start in range(0, 1_000_000, 50_000):
         pages = Book(records, "events", root, lambda line: str(line["status"]))
         for n in range(start, start + 50_000):
             status = "failed" if n % 100_000 == 7 else "delivered"
             created = f"2023-11-{14 + n // 200_000:02d}T{(n // 3600) % 24:02d}:{(n // 60) % 60:02d}:{n % 60:02d}+00:00"
             event_id = f"evt-b{n:031d}-success"
-            pages.put((created, event_id), {"id": event_id, "type": "ci.batchjob.succeeded", "jobId": f"b{n:031d}",
-                                            "status": status, "createdAt": created, "targets": {}, "attempts": []})
+            pages.put(
+                (created, event_id),
+                {
+                    "id": event_id,
+                    "type": "ci.batchjob.succeeded",
+                    "jobId": f"b{n:031d}",
+                    "status": status,
+                    "createdAt": created,
+                    "targets": {},
+                    "attempts": [],
+                },
+            )
         pages.save()
         records.store.put(ROOTS["events"], dumps(root))
     assert sum(root["counts"].values()) == 1_000_000 and root["counts"]["failed"] == 10

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from pytest_httpserver import HTTPServer
 
 from devkit.ciemu import CIEmulator
 from jobwatch import retention
@@ -21,6 +20,9 @@ from jobwatch.store import FileStore, ObjectStore
 from tests.functional.test_delivery import Receiver
 from tests.functional.test_delivery import make_ports as delivery_ports
 from tests.functional.test_sweep import CONTEXT, TIMER
+
+if TYPE_CHECKING:
+    from pytest_httpserver import HTTPServer
 
 DAY = 86_400
 

@@ -14,7 +14,7 @@ import pytest
 from devkit.ciemu import CIEmulator
 from jobwatch import report, spans
 from jobwatch.deadline import Deadline
-from jobwatch.entry import Ports, handle
+from jobwatch.entry import handle
 from jobwatch.records import Records
 from jobwatch.store import ObjectStore
 from jobwatch.sweep import Sweeper
@@ -73,7 +73,7 @@ def test_closed_spans_are_never_listed_again(emulator: CIEmulator, store: Object
         emulator.clock.advance(7)
         track = ports.records.track(job.job_id) or {}
         closed: set[str] = set()
-        for line, document in span_docs(ports.records, track) if track else []:
+        for _line, document in span_docs(ports.records, track) if track else []:
             if not document["active"]:
                 closed |= {r["childId"] for r in document["rows"]}
         flushed = tuple(track.get("flushed") or ("", ""))
@@ -99,8 +99,8 @@ def test_many_spans_cut_and_overlapping_sweeps_report_each_object_once(
     for round_no in range(60):
         emulator.clock.advance(3)
         if round_no % 3 == 0:  # cut short after a few object pages
-            served = sum(emulator.served.values())
-            short = Deadline(at=100.0, clock=lambda: 0.0 if sum(emulator.served.values()) < served + 6 else 1000.0)
+            limit = sum(emulator.served.values()) + 6
+            short = Deadline(at=100.0, clock=lambda limit=limit: 0.0 if sum(emulator.served.values()) < limit else 1e3)
             Sweeper(ports.settings, ports.ci, ports.records, margin=1.0, now=ports.clock).run(short)
         else:
             concurrently(lambda _: handle(TIMER, CONTEXT, ports=ports), [0, 1])
