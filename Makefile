@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv test test310 unit functional lint format typecheck emulator demo serve bench soak screenshot layer package clean
+.PHONY: help venv test test310 unit functional lint format typecheck emulator demo serve bench bench-scale soak screenshot layer package clean
 
 help:
 	@echo "make test       the whole test suite (creates .venv on first use)"
@@ -13,6 +13,7 @@ help:
 	@echo "make demo       the main job on the embedded default (emulator, file store, local receiver)"
 	@echo "make serve      the HTTP API and status page on 127.0.0.1:9300 with the emulator, a receiver and a timer"
 	@echo "make bench      benchmarks: the sweep against a describe-each-job poller, objects, status-page reads"
+	@echo "make bench-scale memory, documents and requests at the sizes jobwatch is built for (about 25 minutes)"
 	@echo "make soak       minutes of sweeps over thousands of jobs with faults and kills; checks nothing is lost"
 	@echo "make screenshot regenerate docs/status-page.png (needs Debian's chromium and chromium-driver)"
 
@@ -68,6 +69,9 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.sweep_bench --write
 	$(BIN)/python -m bench.objects_bench
 	$(BIN)/python -m bench.page_bench
+
+bench-scale: $(STAMP)
+	$(BIN)/python -m bench.scale_bench --write
 
 soak: $(STAMP)
 	$(BIN)/python -m devkit.soak

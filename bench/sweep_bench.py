@@ -280,7 +280,11 @@ def write(results: list[dict[str, Any]], tracked: list[dict[str, Any]], imports:
         "![seconds per poll against N, log scale](sweep.png)",
         "",
     ]
-    Path(ROOT, "bench", "RESULTS.md").write_text("\n".join(lines))
+    results = Path(ROOT, "bench", "RESULTS.md")
+    scale = results.read_text().partition("## At scale")[1:] if results.exists() else ("", "")
+    results.write_text(
+        "\n".join(lines) + ("\n" + "".join(scale) if scale[0] else "")
+    )  # make bench-scale's section stays
     plot(results, Path(ROOT, "bench", "sweep.png"))
 
 

@@ -262,10 +262,9 @@ class CIEmulator(LocalServer):
         next_token = ""
         if job is not None and stream is not None:
             now = self.clock()
-            walk = objects.children(job, stream, now, since, until, order == "Desc", start)
+            wanted = frozenset() if not states or "All" in states else frozenset(states)
+            walk = objects.children(job, stream, now, since, until, order == "Desc", start, wanted)
             for child in walk:
-                if states and "All" not in states and child.state not in states:
-                    continue
                 if len(found) == size:
                     next_token = str(child.index)
                     break

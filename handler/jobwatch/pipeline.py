@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,7 +55,7 @@ class Pipeline:
         margin: float,
         known: dict[str, str],
         stuck_reported: set[str],
-        watches: dict[str, dict[str, Any]],
+        watches: Mapping[str, dict[str, Any]],
         baselined: bool,
         deadline: Deadline,
     ) -> None:
@@ -78,7 +78,8 @@ class Pipeline:
         judged = []
         for job in jobs:
             due = job.job_id not in self._stuck and self._stuck_due(job, self.now)
-            idle = self._known.get(job.job_id) == job.state and job.job_id not in self._watches and not due
+            # a watched job that did not change needs nothing either: its watch is read when something happens
+            idle = self._known.get(job.job_id) == job.state and not due
             judged.append((job, due, idle))
         with self._lock:  # once per batch: a listed window holds a hundred jobs
             for job, due, idle in judged:

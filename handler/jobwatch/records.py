@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -94,16 +94,12 @@ class Records:
     def finished_watch(self, job_id: str) -> dict[str, Any] | None:
         return self.load(f"watches/finished/{checked_job_id(job_id)}.json")
 
-    def watches(self) -> list[dict[str, Any]]:
-        """The active watches (``watches/<jobId>.json``)."""
-        found = []
-        for key in self.store.list("watches/"):
-            if key.count("/") != 1:
-                continue
-            document = self.load(key)
-            if document is not None:
-                found.append(document)
-        return found
+    def watches(self) -> LazyWatches:
+        """The active watches (``watches/<jobId>.json``): their job IDs from a listing, each document read only when
+        it is asked for (a sweep over 10,000 watched jobs that did not change reads none)."""
+        ids = [k[len("watches/") : -len(".json")] for k in self.store.list("watches/")
+               if k.count("/") == 1 and k.endswith(".json")]  # fmt: skip
+        return LazyWatches(self, ids)
 
     # events
     @staticmethod
@@ -243,3 +239,24 @@ class Records:
             return self.load(LATEST_SUMMARY)
         except StoreError:
             return None  # a damaged pointer is rebuilt by the next summary; the sweep starts afresh
+
+
+class LazyWatches(Mapping[str, dict[str, Any]]):
+    """Watches by job ID, read from the store on first use (a watch deleted meanwhile reads as an empty one)."""
+
+    def __init__(self, records: Records, ids: list[str]) -> None:
+        self._records, self._ids = records, dict.fromkeys(ids)
+        self._read: dict[str, dict[str, Any]] = {}
+
+    def __getitem__(self, job_id: str) -> dict[str, Any]:
+        if job_id not in self._ids:
+            raise KeyError(job_id)
+        if job_id not in self._read:
+            self._read[job_id] = self._records.watch(job_id) or {"jobId": job_id}
+        return self._read[job_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)

@@ -82,7 +82,7 @@ class _Work:
     known: dict[str, str]
     stuck_reported: set[str]
     prev_born: dict[str, int]  # each known job's creation time (epoch seconds)
-    watches: dict[str, dict[str, Any]]
+    watches: Mapping[str, dict[str, Any]]
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     errors: list[str] = field(default_factory=list)
     observed: dict[str, Job] = field(default_factory=dict)
@@ -141,7 +141,7 @@ class Sweeper:
             known=dict(prev.get("known") or {}),
             stuck_reported=set(prev.get("stuckReported") or []),
             prev_born=leavers.born_from(prev.get("born")),
-            watches={w["jobId"]: w for w in self.records.watches()},
+            watches=self.records.watches(),
         )
 
     def _look(self, work: _Work, extra_ids: Sequence[str], deadline: Deadline) -> None:
@@ -474,7 +474,7 @@ class Sweeper:
         return [event] if self.records.create_event(event) else []
 
     def _record_missing(
-        self, job_ids: Sequence[str], watches: dict[str, dict[str, Any]], now: datetime
+        self, job_ids: Sequence[str], watches: Mapping[str, dict[str, Any]], now: datetime
     ) -> list[Outcome]:
         outcomes = []
         for job_id in job_ids:
