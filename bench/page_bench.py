@@ -110,7 +110,9 @@ def main() -> int:
                   Records(counting), lambda: None)  # type: ignore[arg-type,return-value]  # fmt: skip
     slow_reads, slow_s, _ = view(ports, counting)
     t0 = time.perf_counter()
-    Overview(Records(store)).fold([], [], [], Deadline.after(3600), datetime.now(timezone.utc))
+    overview = Overview(Records(store))
+    while overview.root("jobs") is None or overview.root("events") is None:  # rebuilt a slice a sweep
+        overview.fold([], [], [], Deadline.after(3600), datetime.now(timezone.utc))
     rebuild_s = time.perf_counter() - t0
     fast_reads, fast_s, answers = view(ports, counting)
     body = answers["jobs"]["body"]

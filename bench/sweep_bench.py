@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,46 @@ def scenario(
         }  # fmt: skip
 
 
+def s3_scenario(count: int, latency: float) -> dict[str, Any]:
+    """The default configuration with the store on moto's S3 server (loopback): one warm and one quiet sweep after a
+    tenth of the jobs end, against the same on the local disk."""
+    import boto3
+
+    from bench.page_bench import moto
+    from jobwatch.config import Credentials as StoreCredentials
+    from jobwatch.store.s3 import S3Store
+
+    endpoint = moto()
+    keys = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}  # moto's; nothing leaves 127.0.0.1
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **keys).create_bucket(Bucket="sweep-bench")
+    found: dict[str, Any] = {"jobs": count}
+    for name in ("file", "s3"):
+        with RemoteEmulator() as emulator, tempfile.TemporaryDirectory() as tmp:
+            emulator.ask("preload", count, 3, 6 * 3600)
+            settings = Settings.from_env({"JOBWATCH_CI_ENDPOINT": emulator.url, "JOBWATCH_CI_BUCKET": BUCKET})
+            client = CIClient(emulator.url, CREDENTIALS)
+            inner: Any = FileStore(Path(tmp)) if name == "file" else S3Store(
+                "sweep-bench", f"run-{uuid.uuid4().hex[:8]}", endpoint_url=endpoint, region="us-east-1",
+                credentials=StoreCredentials("test", "test"))  # fmt: skip
+            store = CountingStore(inner)
+            offset = [emulator.ask("clock") - time.time()]
+            clock = lambda offset=offset: datetime.fromtimestamp(time.time() + offset[0], timezone.utc)  # noqa: E731
+            Sweeper(settings, client, Records(store), now=clock).run(Deadline.after(600))
+            emulator.ask("latency", latency)
+            emulator.ask("end", int(count / 10))
+            emulator.ask("advance", 60)
+            offset[0] += 60
+            times = []
+            for _ in range(2):
+                writes = len(store.written)
+                began = time.perf_counter()
+                Sweeper(settings, client, Records(store), now=clock).run(Deadline.after(600))
+                times.append((time.perf_counter() - began, len(store.written) - writes))
+            found[name] = {"warm_s": times[0][0], "writes": times[0][1], "quiet_s": times[1][0],
+                           "quiet_writes": times[1][1]}  # fmt: skip
+    return found
+
+
 def import_times(runs: int = 15) -> dict[str, float]:
     """Median seconds to import the handler and requests, each in fresh interpreters, alternating."""
     probe = "import sys, time; sys.path.insert(0, {path!r}); t = time.perf_counter(); import {module}; " \
@@ -228,14 +269,32 @@ def main(argv: list[str] | None = None) -> int:
     for plain in results:
         tracked.append(scenario(plain["jobs"], args.latency, track=True, sdk_s=plain["sdk_s"]))
         print(row(tracked[-1]), flush=True)
+    stores = s3_scenario(1000, args.latency)
+    print(
+        f"store on moto's S3 server, 1,000 jobs, objects followed: warm {stores['s3']['warm_s']:.2f} s "
+        f"(local disk {stores['file']['warm_s']:.2f} s), quiet {stores['s3']['quiet_s']:.2f} s "
+        f"({stores['file']['quiet_s']:.2f} s), quiet writes {stores['s3']['quiet_writes']}",
+        flush=True,
+    )
     imports = import_times()
     ratio = imports["index"] / imports["requests"]
     line = (f"import index: {imports['index'] * 1000:.0f} ms, import requests: {imports['requests'] * 1000:.0f} ms "
             f"(medians of 15 fresh interpreters each, alternating): {ratio:.2f}×")  # fmt: skip
     print(line)
     if args.write:
-        write(results, tracked, line, args)
+        write(results, tracked, line + "\n\n" + s3_line(stores), args)
     return 0
+
+
+def s3_line(stores: dict[str, Any]) -> str:
+    s3, disk = stores["s3"], stores["file"]
+    return (
+        f"The default configuration for {stores['jobs']:,} jobs with the store on moto's S3 server (a real HTTP "
+        f"S3 endpoint on 127.0.0.1) against the local disk, one run each: the sweep after a tenth end "
+        f"{s3['warm_s']:.2f} s against {disk['warm_s']:.2f} s ({s3['warm_s'] / disk['warm_s']:.1f}×, "
+        f"{s3['writes']} writes), the quiet sweep {s3['quiet_s']:.2f} s against {disk['quiet_s']:.2f} s, "
+        f"writing {s3['quiet_writes']} objects"
+    )
 
 
 def write(results: list[dict[str, Any]], tracked: list[dict[str, Any]], imports: str, args: argparse.Namespace) -> None:
@@ -280,11 +339,9 @@ def write(results: list[dict[str, Any]], tracked: list[dict[str, Any]], imports:
         "![seconds per poll against N, log scale](sweep.png)",
         "",
     ]
-    results = Path(ROOT, "bench", "RESULTS.md")
-    scale = results.read_text().partition("## At scale")[1:] if results.exists() else ("", "")
-    results.write_text(
-        "\n".join(lines) + ("\n" + "".join(scale) if scale[0] else "")
-    )  # make bench-scale's section stays
+    target = Path(ROOT, "bench", "RESULTS.md")
+    scale = target.read_text().partition("## At scale")[1:] if target.exists() else ("", "")
+    target.write_text("\n".join(lines) + ("\n" + "".join(scale) if scale[0] else ""))  # bench-scale's section stays
     plot(results, Path(ROOT, "bench", "sweep.png"))
 
 

@@ -439,6 +439,7 @@ class Tracker:
         return row
 
     def _find_reasons(self, track: dict[str, Any], spans_: Spans, allowance: Allowance, deadline: Deadline) -> None:
+        spans_.settle()  # the rows this sweep's listings ended count
         for name in track["streams"]:
             for line in list(spans_.lines(name)):
                 if not line["reasons"]:
