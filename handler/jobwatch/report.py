@@ -10,6 +10,7 @@ gets it back exactly with ``urllib.parse.unquote``. A part's ``md5`` is the hex 
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 from collections.abc import Iterable, Mapping
@@ -51,9 +52,14 @@ Key = tuple[str, str]
 END_KEY: Key = ("\uffff", "")  # after every object
 
 
+@functools.lru_cache(maxsize=65_536)  # a batch's objects share their creation seconds many at a time
+def _utc(value: str | None) -> str:
+    return times.at(value).astimezone(timezone.utc).isoformat()
+
+
 def time_key(value: object) -> str:
     """A time as it sorts: UTC, so one written with another offset still falls in its place."""
-    return times.at(value).astimezone(timezone.utc).isoformat()
+    return _utc(value if isinstance(value, str) else None if value is None else str(value))
 
 
 def order_key(row: Mapping[str, Any]) -> Key:

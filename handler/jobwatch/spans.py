@@ -45,6 +45,7 @@ class Spans:
         self._docs: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._dirty: set[int] = set()
         self.garbage: list[str] = []
+        self._starts: dict[str, list[tuple[str, ...]]] = {}  # each stream's span starts, for bisection
         self.changed = False  # anything about the spans changed (the track must be saved)
 
     # --- lines -----------------------------------------------------------------------------------
@@ -60,8 +61,10 @@ class Spans:
             return None
         if key >= tuple(spans[-1]["start"]):
             return spans[-1]  # the common case: a new child, after every span's start
-        at = bisect.bisect_right([tuple(s["start"]) for s in spans], key) - 1
-        return spans[max(at, 0)]
+        starts = self._starts.get(stream)
+        if starts is None or len(starts) != len(spans):
+            starts = self._starts[stream] = [tuple(s["start"]) for s in spans]
+        return spans[max(bisect.bisect_right(starts, key) - 1, 0)]
 
     def place(self, stream: str, key: Key, size: int) -> dict[str, Any]:
         """The span a new child goes to: its own, or a new last span when the last one is full."""
@@ -78,6 +81,7 @@ class Spans:
             self._docs[number] = new_doc()
         elif key < tuple(found["start"]):
             found["start"] = list(key)  # before every span (the ones before it were written and removed)
+            self._starts.pop(stream, None)
         return found
 
     # --- documents -------------------------------------------------------------------------------
@@ -156,6 +160,7 @@ class Spans:
     def drop(self, stream: str, line: dict[str, Any]) -> None:
         """Remove a span whose objects have all been written to the report."""
         self.lines(stream).remove(line)
+        self._starts.pop(stream, None)
         self._docs.pop(int(line["n"]), None)
         self._dirty.discard(int(line["n"]))
         if line.get("key"):

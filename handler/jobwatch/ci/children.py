@@ -53,9 +53,19 @@ class ChildPage:
     skipped: int = 0
 
 
-def _time(element: etree._Element, *names: str) -> datetime | None:
+def _fields(element: etree._Element) -> dict[str, str]:
+    """The stripped text of each direct child, the first of each name (one pass: a page holds a hundred entries)."""
+    found: dict[str, str] = {}
+    for child in element:
+        tag = child.tag
+        if isinstance(tag, str) and tag not in found:
+            found[tag] = (child.text or "").strip()
+    return found
+
+
+def _time(fields: dict[str, str], *names: str) -> datetime | None:
     for name in names:
-        value = parse_ci_time(xmldoc.child_text(element, name))
+        value = parse_ci_time(fields.get(name))
         if value is not None:
             return value
     return None
@@ -69,43 +79,43 @@ def _texts(element: etree._Element | None, path: str) -> list[str]:
 
 def execution_from_element(element: etree._Element) -> Child:
     """A ``WorkflowExecutionList`` (or ``WorkflowExecution``) entry; ``MalformedXMLError`` without RunId or State."""
-    run_id = xmldoc.child_text(element, "RunId")
-    state = xmldoc.child_text(element, "State")
+    fields = _fields(element)
+    run_id, state = fields.get("RunId"), fields.get("State")
     if not run_id or not state:
         raise MalformedXMLError("workflow execution without RunId or State")
     known = {"RunId", "WorkflowId", "Object", "CreateTime", "CreationTime", "State", "StartTime", "EndTime"}
     return Child(
         child_id=run_id,
-        object=xmldoc.child_text(element, "Object") or "",
+        object=fields.get("Object") or "",
         state=state,
-        creation_time=_time(element, "CreateTime", "CreationTime"),
-        start_time=_time(element, "StartTime"),
-        end_time=_time(element, "EndTime"),
-        stream=xmldoc.child_text(element, "WorkflowId") or "",
+        creation_time=_time(fields, "CreateTime", "CreationTime"),
+        start_time=_time(fields, "StartTime"),
+        end_time=_time(fields, "EndTime"),
+        stream=fields.get("WorkflowId") or "",
         extra={etree.QName(c).localname: xmldoc.to_value(c) for c in element if etree.QName(c).localname not in known},
     )
 
 
 def media_job_from_element(element: etree._Element) -> Child:
     """A media ``JobsDetail`` entry; its own Code and Message say why it failed."""
-    job_id = xmldoc.child_text(element, "JobId")
-    state = xmldoc.child_text(element, "State")
+    fields = _fields(element)
+    job_id, state = fields.get("JobId"), fields.get("State")
     if not job_id or not state:
         raise MalformedXMLError("media job without JobId or State")
     operation, source = element.find("Operation"), element.find("Input")
     # What was written (MediaResult) or, for a success that does not say, where it was asked to go; nothing else
     results = _texts(operation, "MediaResult/OutputFile/ObjectName")
     outputs = results or (_texts(operation, "Output/Object") if state == "Success" else [])
-    code = xmldoc.child_text(element, "Code") or ""
+    code = fields.get("Code") or ""
     return Child(
         child_id=job_id,
         object=(xmldoc.child_text(source, "Object") or "") if source is not None else "",
         state=state,
-        creation_time=_time(element, "CreationTime", "CreateTime"),
-        start_time=_time(element, "StartTime"),
-        end_time=_time(element, "EndTime"),
+        creation_time=_time(fields, "CreationTime", "CreateTime"),
+        start_time=_time(fields, "StartTime"),
+        end_time=_time(fields, "EndTime"),
         code="" if state == "Success" and code == "Success" else code,
-        message=xmldoc.child_text(element, "Message") or "",
+        message=fields.get("Message") or "",
         output=tuple(dict.fromkeys(outputs)),
     )
 
