@@ -14,6 +14,7 @@ from .records import Records
 OBJECT_STATES = ("active", "Submitted", "Running", "Pause", "Success", "Failed", "Cancel")
 PART_RE = re.compile(r"objects-[0-9]{5}\.csv")
 MAX_PART_BYTES = 5 * 1024 * 1024  # SCF answers a synchronous call with at most 6 MB
+PROGRESS_SHOWN = 10  # a job's story shows its newest progress events
 
 
 class NotFoundError(InvalidInputError):
@@ -23,13 +24,18 @@ class NotFoundError(InvalidInputError):
 
 
 def job_story(records: Records, job_id: str) -> dict[str, Any]:
-    """What happened to a job, in one answer: its record, its watch, its events with every attempt, its report."""
+    """What happened to a job, in one answer: its record, its watch, its events with every attempt (of its progress
+    events, the newest ``PROGRESS_SHOWN``), its report."""
     record = records.job(job_id)
     if record is None:
         raise NotFoundError(f"no record of job {job_id}: jobwatch has not seen it")
     watch = records.watch(job_id) or records.finished_watch(job_id)
     found = []
-    for key in records.store.list(f"events/evt-{job_id}-"):
+    keys = list(records.store.list(f"events/evt-{job_id}-"))
+    progress = [k for k in keys if k.startswith(f"events/evt-{job_id}-progress-")]
+    shown = [k for k in keys if "-progress-" not in k[len(f"events/evt-{job_id}") :]]
+    shown += progress[-PROGRESS_SHOWN:]  # a batch that runs for days makes hundreds
+    for key in shown:
         event = records.load(key)
         if event is not None and event.get("jobId") == job_id:
             found.append(public_event(event))

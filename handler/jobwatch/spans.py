@@ -79,6 +79,7 @@ class Spans:
                      "reasons": 0, "lo": None, "hi": None}  # fmt: skip
             spans.append(found)
             self._docs[number] = new_doc()
+            self._evict()  # a sweep that lists many new objects keeps only the newest spans in memory
         elif key < tuple(found["start"]):
             found["start"] = list(key)  # before every span (the ones before it were written and removed)
             self._starts.pop(stream, None)

@@ -245,7 +245,8 @@ class Sweeper:
             delivered, failed = self.notifier.dispatch(work.new_events, deadline, changed)
             summary["deliveries"] = {"ok": delivered, "failed": failed}
         index_failed = False
-        news = [work.observed[o.job_id] for o in work.outcomes if not o.idle and o.job_id in work.observed]
+        news = [work.observed[o.job_id] for o in work.outcomes
+                if (o.written or o.transition) and o.job_id in work.observed]  # fmt: skip
         try:  # the indexes pages and lists read: what this sweep saw, wrote and delivered (a quiet sweep: nothing)
             overview = Overview(self.records)
             if news or work.written or work.new_events or changed or not overview.present():
