@@ -27,10 +27,11 @@ from .config import Settings
 from .deadline import Deadline
 from .errors import JobwatchError, StoreError
 from .leavers import Leavers
+from .listing import ObjectSource
 from .overview import Overview
 from .pipeline import Outcome, Pipeline
 from .records import Records
-from .tracker import ObjectSource, Tracker
+from .tracker import Tracker
 
 log = logging.getLogger("jobwatch.sweep")
 

@@ -23,19 +23,19 @@ from __future__ import annotations
 
 import heapq
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any
 
 from . import events as ev
 from . import report, spans, times
-from .ci.children import Child, ChildPage
-from .ci.models import TERMINAL_STATES, Job, capped_text
+from .ci.models import TERMINAL_STATES, Job
 from .config import Settings
 from .deadline import Deadline
 from .errors import JobwatchError, StoreError
+from .listing import Allowance, Lister, ObjectSource
 from .parts import PartWriter
 from .records import Records, dumps
 from .spans import Spans
@@ -48,31 +48,8 @@ FLUSH_ROWS = 100_000  # report rows one batch writes per sweep (five parts)
 PROGRESS_INTERVAL = timedelta(minutes=5)
 WORKERS = 8
 LAYOUT = 2  # tracks of layout 1 kept every active object and unwritten row in the track itself
-ENDED = ("Success", "Failed", "Cancel")
 
 CreateEvent = Callable[..., list[dict[str, Any]]]
-
-
-class ObjectSource(Protocol):
-    """The part of the CI client object tracking uses."""
-
-    def list_children_page(
-        self,
-        *,
-        batch_id: str,
-        workflow_id: str | None = None,
-        tag: str | None = None,
-        queue_id: str | None = None,
-        states: Sequence[str] = (),
-        start_creation_time: datetime | None = None,
-        end_creation_time: datetime | None = None,
-        order: str = "Asc",
-        size: int = 100,
-        next_token: str = "",
-        deadline: Deadline | None = None,
-    ) -> ChildPage: ...
-
-    def execution_failure(self, run_id: str, *, deadline: Deadline | None = None) -> tuple[str, str, str]: ...
 
 
 @dataclass
@@ -84,19 +61,6 @@ class TrackOutcome:
     skipped: bool = False
     bad_entries: int = 0
     record: dict[str, Any] | None = None  # the job record, when its counts were written
-
-
-class Allowance:
-    """CI requests one batch may still make this sweep, within the deadline."""
-
-    def __init__(self, limit: int, deadline: Deadline, margin: float) -> None:
-        self.left, self.deadline, self.margin = limit, deadline, margin
-
-    def take(self) -> bool:
-        if self.left <= 0 or self.deadline.expired(self.margin):
-            return False
-        self.left -= 1
-        return True
 
 
 class _Busy(Exception):
@@ -294,11 +258,12 @@ class Tracker:
         outcome = TrackOutcome(job_id)
         migrate(track, spans_)
         bad_before = int(track.get("badEntries", 0))
+        lister = Lister(self.ci, track, spans_, allowance, deadline)
         ended = []
         for name, stream in track["streams"].items():
-            ended.append(self._list_new(track, spans_, name, stream, allowance, deadline))
-            self._refresh(track, spans_, name, stream, allowance, deadline)
-        self._find_reasons(track, spans_, allowance, deadline)
+            ended.append(lister.list_new(name, stream))
+            lister.refresh(name, stream)
+        lister.find_reasons()
         outcome.bad_entries = int(track.get("badEntries", 0)) - bad_before
         spans_.settle()
         lines = [line for s in track["streams"].values() for line in s["spans"]]
@@ -317,144 +282,6 @@ class Tracker:
         elif self.settings.notify_on == "all" and record is not None:
             outcome.events += self._progress(track, record, counts, hold)
         return outcome
-
-    # --- listing --------------------------------------------------------------------------------
-
-    def _list_new(
-        self,
-        track: dict[str, Any],
-        spans_: Spans,
-        name: str,
-        stream: dict[str, Any],
-        allowance: Allowance,
-        deadline: Deadline,
-    ) -> bool:
-        """Children created since the watermark, oldest first; True when the list was read to its end."""
-        start, token = times.at(stream["watermark"]), ""
-        edge = set(stream["edge"])  # the stored list, as a set for this sweep's lookups
-        while allowance.take():
-            page = self.ci.list_children_page(batch_id=track["jobId"], **stream["query"], start_creation_time=start,
-                                              order="Asc", next_token=token, deadline=deadline)  # fmt: skip
-            track["badEntries"] = int(track.get("badEntries", 0)) + page.skipped
-            for child in page.children:
-                self._see(track, spans_, name, stream, child, edge)
-            token = page.next_token
-            if not token or not page.children:
-                return True
-        return False
-
-    def _see(
-        self, track: dict[str, Any], spans_: Spans, name: str, stream: dict[str, Any], child: Child, edge: set[str]
-    ) -> None:
-        if child.child_id in edge:
-            return  # listed before, at the watermark's own second
-        created = child.creation_time.isoformat() if child.creation_time else stream["watermark"]
-        if times.at(created) > times.at(stream["watermark"]):
-            stream["watermark"], stream["edge"] = created, [child.child_id]
-            edge.clear()
-        else:
-            stream["edge"].append(child.child_id)
-        edge.add(child.child_id)
-        track["counts"]["seen"] += 1
-        if child.terminal:
-            item = self._row(track, child)
-        else:
-            item = {"object": child.object, "state": child.state, "creationTime": created}
-        size = len(dumps(item))
-        line = spans_.place(name, report.order_key({"creationTime": created, "childId": child.child_id}), size)
-        document = spans_.doc(line)
-        if child.terminal:
-            document["rows"].append(item)
-        else:
-            document["active"][child.child_id] = item
-        spans_.grow(line, size)
-        spans_.touch(line)
-
-    def _refresh(
-        self,
-        track: dict[str, Any],
-        spans_: Spans,
-        name: str,
-        stream: dict[str, Any],
-        allowance: Allowance,
-        deadline: Deadline,
-    ) -> None:
-        """The open spans' ended children, run by run of adjacent open spans, from where the last sweep stopped."""
-        spans_.settle()
-        lines = spans_.lines(name)
-        runs: list[list[dict[str, Any]]] = []
-        for i, line in enumerate(lines):
-            if line["active"]:
-                if runs and i > 0 and lines[i - 1]["active"] and runs[-1][-1] is lines[i - 1]:
-                    runs[-1].append(line)
-                else:
-                    runs.append([line])
-        if not runs:
-            stream.pop("resume", None)
-            return
-        resume = stream.get("resume") or {}
-        first = next((i for i, run in enumerate(runs) if int(run[-1]["n"]) >= int(resume.get("n", 0))), 0)
-        for run in runs[first:] + runs[:first]:
-            start = times.at(run[0]["lo"])
-            if resume and any(int(x["n"]) == int(resume["n"]) for x in run):
-                start = max(start, times.at(resume.get("from")))
-            resume = {}
-            end, token = times.at(run[-1]["hi"]), ""
-            while True:
-                if not allowance.take():
-                    stream["resume"] = {"n": run[0]["n"], "from": start.isoformat()}
-                    return
-                page = self.ci.list_children_page(batch_id=track["jobId"], **stream["query"], states=ENDED,
-                                                  start_creation_time=start, end_creation_time=end, order="Asc",
-                                                  next_token=token, deadline=deadline)  # fmt: skip
-                track["badEntries"] = int(track.get("badEntries", 0)) + page.skipped
-                for child in page.children:
-                    self._maybe_ended(track, spans_, name, child)
-                    if child.creation_time is not None:
-                        start = max(start, child.creation_time)
-                token = page.next_token
-                if not token or not page.children:
-                    break
-        stream.pop("resume", None)
-
-    def _maybe_ended(self, track: dict[str, Any], spans_: Spans, name: str, child: Child) -> None:
-        if not child.terminal:
-            return
-        created = child.creation_time.isoformat() if child.creation_time else None
-        line = spans_.locate(name, report.order_key({"creationTime": created, "childId": child.child_id}))
-        if line is None or not line["active"]:
-            return
-        document = spans_.doc(line)
-        if document["active"].pop(child.child_id, None) is None:
-            return
-        document["rows"].append(self._row(track, child))
-        spans_.touch(line)
-
-    def _row(self, track: dict[str, Any], child: Child) -> dict[str, Any]:
-        row = report.row_of(child)
-        if child.state == "Failed" and track["type"] == "Workflow" and not child.code:
-            row["needsReason"] = True  # an execution's list entry does not say why: its detail does
-        key = {"Success": "succeeded", "Failed": "failed", "Cancel": "cancelled"}[child.state]
-        track["counts"][key] += 1
-        return row
-
-    def _find_reasons(self, track: dict[str, Any], spans_: Spans, allowance: Allowance, deadline: Deadline) -> None:
-        spans_.settle()  # the rows this sweep's listings ended count
-        for name in track["streams"]:
-            for line in list(spans_.lines(name)):
-                if not line["reasons"]:
-                    continue
-                document = spans_.doc(line)
-                for row in document["rows"]:
-                    if not row.get("needsReason"):
-                        continue
-                    if not allowance.take():
-                        return
-                    code, message, _ = self.ci.execution_failure(row["childId"], deadline=deadline)
-                    row.update(code=capped_text(code or "Failed"), message=capped_text(message))
-                    del row["needsReason"]
-                    spans_.touch(line)
-                spans_.settle()
 
     # --- rows, parts, report --------------------------------------------------------------------
 
