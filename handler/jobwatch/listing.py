@@ -148,9 +148,12 @@ class Lister:
         if line is None or not line["active"]:
             return
         document = self.spans.doc(line)
-        if document["active"].pop(child.child_id, None) is None:
+        entry = document["active"].pop(child.child_id, None)
+        if entry is None:
             return
-        document["rows"].append(self._row(child))
+        row = self._row(child)
+        document["rows"].append(row)
+        self.spans.grow(line, len(dumps(row)) - len(dumps(entry)), objects=0)  # a row says more than an entry
         self.spans.touch(line)
 
     def _row(self, child: Child) -> dict[str, Any]:

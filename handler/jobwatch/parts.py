@@ -3,8 +3,8 @@
 Rows arrive a sweep's worth at a time. They go to small segment files (``tracks/<jobId>/segment-<n>.csv``, no header
 row) until the next one would pass a part's limits (``report.MAX_PART_ROWS`` rows, ``report.MAX_PART_BYTES``
 bytes); then the segments become the next part (header + their rows) and are deleted once the track naming the part
-is saved. More than ``MAX_SEGMENTS`` segments are merged into one, so the track's list of them stays short however
-few rows each sweep brings.
+is saved. A segment holds at most ``SEGMENT_BYTES``; more than ``MAX_SEGMENTS`` of them are joined into fewer, so the
+track's list of them stays short however few rows each sweep brings.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from .errors import StoreError
 from .records import Records
 
 MAX_SEGMENTS = 32
+SEGMENT_BYTES = 1024 * 1024  # a segment is a stored document like any other: at most 1 MiB
 
 
 class PartWriter:
@@ -25,6 +26,7 @@ class PartWriter:
     def __init__(self, records: Records, track: dict[str, Any], scope: str, hold: Callable[[], int]) -> None:
         self.records, self.track, self.scope, self.hold = records, track, scope, hold
         self._lines: list[bytes] = []
+        self._pending = 0  # bytes of the lines not yet in a segment
         self._last: list[str] | None = None  # the key of the last row written (parts and segments keep it)
         self._room = report.MAX_PART_BYTES - len(report.csv_bytes([], header=True))
         self._rows = sum(int(s["rows"]) for s in track["segments"])
@@ -38,7 +40,10 @@ class PartWriter:
         if self._rows >= report.MAX_PART_ROWS or self._bytes + len(line) > self._room:
             self._segment()
             self._assemble()
+        elif self._pending + len(line) > SEGMENT_BYTES:
+            self._segment()
         self._lines.append(line)
+        self._pending += len(line)
         self._last = list(report.order_key(row))
         self._rows, self._bytes, self.written = self._rows + 1, self._bytes + len(line), self.written + 1
 
@@ -54,7 +59,7 @@ class PartWriter:
         if not self._lines:
             return
         self._put_segment(b"".join(self._lines), len(self._lines))
-        self._lines = []
+        self._lines, self._pending = [], 0
 
     def _put_segment(self, data: bytes, rows: int) -> None:
         self.hold()
@@ -95,9 +100,20 @@ class PartWriter:
         self._rows = self._bytes = 0
 
     def _merge(self) -> None:
-        """Many small segments become one (a part's worth at most, by the limits ``add`` keeps)."""
-        old = list(self.track["segments"])
-        data, rows = self._bodies(), sum(int(s["rows"]) for s in old)
-        self.track["segments"], self._last = [], old[-1].get("last")
-        self._put_segment(data, rows)
-        self.track.setdefault("garbage", []).extend(s["key"] for s in old)
+        """Many small segments become fewer: neighbours joined while together they stay within ``SEGMENT_BYTES``."""
+        groups: list[list[dict[str, Any]]] = [[]]
+        for segment in self.track["segments"]:
+            size = sum(int(s.get("bytes", 0)) for s in groups[-1])
+            if groups[-1] and size + int(segment.get("bytes", 0)) > SEGMENT_BYTES:
+                groups.append([])
+            groups[-1].append(segment)
+        self.track["segments"] = []
+        for group in groups:
+            if len(group) == 1:
+                self.track["segments"].append(group[0])
+                continue
+            kept, self.track["segments"] = self.track["segments"], group
+            data = self._bodies()  # the group's rows, in order
+            self.track["segments"], self._last = kept, group[-1].get("last")
+            self._put_segment(data, sum(int(s["rows"]) for s in group))
+            self.track.setdefault("garbage", []).extend(s["key"] for s in group)

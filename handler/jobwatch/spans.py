@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from . import report
 from .errors import StoreError
 from .records import Records, dumps
 from .report import END_KEY, Key, time_key
@@ -26,6 +27,7 @@ from .report import order_key as row_key
 
 SPAN_OBJECTS = 1000
 SPAN_BYTES = 256 * 1024
+SPLIT_BYTES = 768 * 1024  # a span whose rows grew past this is cut in two (documents stay under 1 MiB)
 KEEP = 6
 
 
@@ -109,11 +111,43 @@ class Spans:
         self.changed = True
 
     def settle(self) -> None:
-        """Recount the lines of the changed documents in memory."""
-        for number in self._dirty:
-            line = self._line(number)
-            if line is not None:
-                self._recount(line, self._docs[number])
+        """Recount the lines of the changed documents in memory; cut in two a span grown past ``SPLIT_BYTES`` (rows
+        with long failure messages), so no span document passes 1 MiB."""
+        for number in list(self._dirty):
+            found = self._find(number)
+            if found is None:
+                continue
+            stream, line = found
+            document = self._docs[number]
+            if int(line.get("bytes", 0)) > SPLIT_BYTES and len(document["active"]) + len(document["rows"]) > 1:
+                self._split(stream, line, document)
+            else:
+                self._recount(line, document)
+
+    def _split(self, stream: str, line: dict[str, Any], document: dict[str, Any]) -> None:
+        entries = [(report.order_key(r), False, r) for r in document["rows"]]
+        entries += [(report.order_key({"creationTime": a.get("creationTime"), "childId": i}), True, (i, a))
+                    for i, a in document["active"].items()]  # fmt: skip
+        entries.sort(key=lambda e: e[0])
+        half = len(entries) // 2
+        number = int(self.track.get("spanSeq", 0)) + 1
+        self.track["spanSeq"] = number
+        twin = {**line, "n": number, "key": None, "start": list(entries[half][0])}
+        spans = self.lines(stream)
+        spans.insert(spans.index(line) + 1, twin)
+        self._starts.pop(stream, None)
+        for target, part in ((line, entries[:half]), (twin, entries[half:])):
+            split = new_doc()
+            for _, is_active, item in part:
+                if is_active:
+                    split["active"][item[0]] = item[1]
+                else:
+                    split["rows"].append(item)
+            self._docs[int(target["n"])] = split
+            self._dirty.add(int(target["n"]))
+            target.update(bytes=len(dumps(split)), objects=len(part))
+            self._recount(target, split)
+        self.changed = True
 
     @staticmethod
     def _recount(line: dict[str, Any], document: dict[str, Any]) -> None:
@@ -124,8 +158,8 @@ class Spans:
                     lo=min(times) if times else None, hi=max(times) if times else None)  # fmt: skip
         line["objects"] = max(int(line.get("objects", 0)), line["active"] + line["rows"])
 
-    def grow(self, line: dict[str, Any], size: int) -> None:
-        line["objects"] = int(line.get("objects", 0)) + 1
+    def grow(self, line: dict[str, Any], size: int, objects: int = 1) -> None:
+        line["objects"] = int(line.get("objects", 0)) + objects
         line["bytes"] = int(line.get("bytes", 0)) + size
 
     def _evict(self) -> None:
@@ -152,10 +186,14 @@ class Spans:
         line.update(key=key, bytes=len(data))
 
     def _line(self, number: int) -> dict[str, Any] | None:
+        found = self._find(number)
+        return None if found is None else found[1]
+
+    def _find(self, number: int) -> tuple[str, dict[str, Any]] | None:
         for stream in self.track["streams"]:
             for line in self.lines(stream):
                 if int(line["n"]) == number:
-                    return line
+                    return stream, line
         return None
 
     def drop(self, stream: str, line: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from devkit.ciemu import CIEmulator
-from jobwatch import report, spans
+from jobwatch import parts, report, spans
 from jobwatch.deadline import Deadline
 from jobwatch.entry import handle
 from jobwatch.records import Records
@@ -200,3 +200,36 @@ def test_a_quiet_sweep_writes_nothing_with_objects_tracked(emulator: CIEmulator,
     assert counting.writes == [], counting.writes
     record = ports.records.job(job.job_id)
     assert record is not None and record["objects"]["active"] == record["objects"]["seen"] > 0
+
+
+def test_grown_spans_are_cut_in_two_and_segments_stay_small(
+    emulator: CIEmulator, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spans whose rows grow past the split limit (3 KB here) are cut in two, and segments stay within theirs (2 KB
+    here): one event, every object exactly once in creation order, no segment over its limit."""
+    monkeypatch.setattr(spans, "SPAN_OBJECTS", 1000)
+    monkeypatch.setattr(spans, "SPLIT_BYTES", 3000)
+    monkeypatch.setattr(parts, "SEGMENT_BYTES", 2048)
+    sizes: list[tuple[str, int]] = []
+    real_put = store.put
+
+    def put(key: str, data: bytes) -> None:
+        sizes.append((key, len(data)))
+        real_put(key, data)
+
+    monkeypatch.setattr(store, "put", put)
+    job = batch(emulator, "Job", objects=120, seed=35)
+    ports = make_ports(emulator, store)
+    sweep(ports)
+    most = 0
+    for _ in range(60):
+        emulator.clock.advance(4)
+        sweep(ports)
+        track = ports.records.track(job.job_id) or {"streams": {}}
+        most = max(most, sum(len(s["spans"]) for s in track["streams"].values()))
+        if terminal_events(ports, job.job_id):
+            break
+    assert len(terminal_events(ports, job.job_id)) == 1 and most > 2  # one span of 120 objects was cut up
+    check_report(ports, job, truth(emulator, job))
+    segments = [size for key, size in sizes if "/segment-" in key]
+    assert segments and max(segments) <= 2048  # a segment is written before the row that would pass the limit
