@@ -68,3 +68,26 @@ def born_for(known: Mapping[str, str], before: Mapping[str, int], observed: Mapp
     """Creation times of the known jobs: as stored before, else as observed now."""
     found = born_of(observed[i] for i in known if i not in before and i in observed)
     return {i: before[i] if i in before else found[i] for i in known if i in before or i in found}
+
+
+def unpack_known(prev: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, int], set[str]]:
+    """What a summary says of the jobs it knew active: (state, creation time, reported stuck) of each. One entry per
+    job, ``"<state> <created> <stuck>"`` (a summary of an earlier version: the state alone, with separate ``born``
+    and ``stuckReported``)."""
+    known: dict[str, str] = {}
+    born, stuck = born_from(prev.get("born")), {str(i) for i in prev.get("stuckReported") or []}
+    stored = prev.get("known")
+    for job_id, value in stored.items() if isinstance(stored, dict) else ():
+        state, _, rest = str(value).partition(" ")
+        created, _, flag = rest.partition(" ")
+        known[str(job_id)] = state
+        if created.isdigit():
+            born[str(job_id)] = int(created)
+        if flag == "1":
+            stuck.add(str(job_id))
+    return known, born, stuck
+
+
+def pack_known(known: Mapping[str, str], born: Mapping[str, int], stuck: set[str]) -> dict[str, str]:
+    """``unpack_known``'s inverse: one short string per job (10,000 active jobs stay near 600 KB)."""
+    return {i: f"{state} {born.get(i, '-')} {int(i in stuck)}" for i, state in known.items()}

@@ -135,13 +135,14 @@ class Sweeper:
     def _begin(self) -> _Work:
         """What the previous sweep left: the jobs it knew active, what was reported, since when to list history."""
         prev = self.records.latest_summary() or {}
+        known, born, stuck = leavers.unpack_known(prev)
         return _Work(
             started=self.now(),
             sent_before=Counter(self.ci.requests_sent),
             prev=prev,
-            known=dict(prev.get("known") or {}),
-            stuck_reported=set(prev.get("stuckReported") or []),
-            prev_born=leavers.born_from(prev.get("born")),
+            known=known,
+            stuck_reported=stuck,
+            prev_born=born,
             watches=self.records.watches(),
         )
 
@@ -222,10 +223,11 @@ class Sweeper:
             # what the next sweep starts from
             "baselined": bool(prev.get("baselined")) or work.complete,
             "historyFrom": work.started.isoformat() if work.complete else prev.get("historyFrom"),
-            "known": known,
-            # when each known job was created: a listing window that covers it without listing it has seen it leave
-            "born": leavers.born_for(known, work.prev_born, work.observed),
-            "stuckReported": sorted(work.stuck_reported & set(known)),
+            # each known job's state, creation time (a listing window that covers it without listing it has seen it
+            # leave) and whether it was reported stuck, in one short string
+            "known": leavers.pack_known(
+                known, leavers.born_for(known, work.prev_born, work.observed), work.stuck_reported
+            ),
             "objectsOffset": work.objects_offset,
             "badEntries": work.bad_entries,
             # where the next sweep cuts its listing of active jobs into windows fetched side by side
@@ -269,8 +271,8 @@ class Sweeper:
             return False
         if any((summary.get("retention") or {}).values()):  # something aged out and was deleted
             return False
-        same = ("known", "stuckReported", "baselined", "objectsOffset", "badEntries", "nonExistJobIds", "activeJobs",
-                "listEdges", "retentionAt", "born", "scrubCursor")  # fmt: skip
+        same = ("known", "baselined", "objectsOffset", "badEntries", "nonExistJobIds", "activeJobs", "listEdges",
+                "retentionAt", "scrubCursor")  # fmt: skip
         if any(summary.get(k) != prev.get(k) for k in same):
             return False
         return times.within(prev.get("startedAt"), self.now(), HEARTBEAT)

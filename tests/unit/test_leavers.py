@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from jobwatch import leavers
 from jobwatch.ci.models import Job
 from jobwatch.leavers import Leavers, born_of
 
@@ -67,3 +68,13 @@ def test_each_job_is_named_once() -> None:
 def test_born_of_skips_jobs_without_a_creation_time() -> None:
     """Creation times are whole epoch seconds; a job without one is left out."""
     assert born_of([job("a", 1), Job(job_id="b", type="Job", name="n", state="Running")]) == born(a=1)
+
+
+def test_known_jobs_round_trip_and_read_an_earlier_summary() -> None:
+    """Each known job's state, creation time and stuck flag come back from one short string; a summary of the
+    earlier form (state alone, with born and stuckReported apart) reads the same."""
+    packed = leavers.pack_known({"a": "Running", "b": "Submitted"}, {"a": 1700000000}, {"b"})
+    assert packed == {"a": "Running 1700000000 0", "b": "Submitted - 1"}
+    assert leavers.unpack_known({"known": packed}) == ({"a": "Running", "b": "Submitted"}, {"a": 1700000000}, {"b"})
+    earlier = {"known": {"a": "Running", "b": "Submitted"}, "born": {"a": 1700000000}, "stuckReported": ["b"]}
+    assert leavers.unpack_known(earlier) == ({"a": "Running", "b": "Submitted"}, {"a": 1700000000}, {"b"})
