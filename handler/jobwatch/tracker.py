@@ -174,7 +174,7 @@ class Tracker:
             if not self.records.create_track(track):
                 track = self.records.track(job_id) or track  # another sweep started it first: follow theirs
         if track.get("finished"):  # a sweep finished it and died before tidying up
-            self._tidy(track)
+            self._tidy(track)  # (its garbage included)
             self.records.delete_open(job_id)
             return TrackOutcome(job_id, finished=True)
         version = int(track["version"]) + 1
@@ -193,6 +193,7 @@ class Tracker:
                     raise _Busy  # it moved since we read it: our work is on a stale copy
             return version
 
+        named = track.pop("garbage", [])  # what the saved track says is left to delete (deleted when we write)
         before = dumps(track)
         spans_ = Spans(self.records, track, hold)
         try:
@@ -200,7 +201,10 @@ class Tracker:
             outcome = self._work(track, spans_, state, Allowance(share, deadline, self.margin), deadline, hold)
             if spans_.changed or dumps(track) != before:
                 hold()
+                for key in named:  # a saved track named them: no reader needs them (deleted again after a crash)
+                    self.records.store.delete(key)
                 spans_.save()
+                # the saved track names only this sweep's leftovers, deleted right after it: the list stays short
                 track["garbage"] = [*track.get("garbage", []), *spans_.garbage]
                 track["version"] = version
                 self.records.put_track(track)
