@@ -1,9 +1,10 @@
 """``make bench-scale``: jobwatch at the sizes of "Bounded at any size", measured in one run.
 
 1. Active objects: one Job batch whose N objects (10,000 / 100,000 / 500,000) are all dispatched and all still
-   running. A sweeping process (what SCF runs) follows it until every object is listed, sweeps once to settle,
-   and then once more with nothing new: its peak resident memory (VmHWM), the largest document in the store, CI
-   object requests ÷ ⌈N/100⌉, seconds per sweep, and what the quiet sweep wrote.
+   running. A sweeping process (what SCF runs) follows it until every object is listed; once the batch has ended
+   (its objects still running) and two sweeps recorded that, one more sweep finds nothing new: its peak resident
+   memory (VmHWM), the largest document in the store, CI object requests ÷ ⌈N/100⌉, seconds per sweep, and what
+   the quiet sweep wrote.
 2. A batch of 1,000,000 objects from its first object to its manifest, dispatched over two hours of emulated time,
    each object running 1-10 minutes, a sweep a minute: sweeps, requests ÷ ⌈N/100⌉, wall time, peak memory,
    largest document; and what 10,000,000 would cost at the measured per-object figures.
@@ -112,7 +113,9 @@ def active_objects(count: int) -> dict[str, Any]:
             record = json.loads((store / "jobs" / f"{job.job_id}.json").read_text())
             seen = int((record.get("objects") or {}).get("seen") or 0)
         listing = object_requests(emulator)
-        sweeping.sweep()  # the first sweep after the listing stores what the listing ended with
+        emulator.clock.advance(10)  # the batch has dispatched its last objects and ended: nothing more will change
+        for _ in range(2):  # these sweeps list the last objects and record the batch's end
+            sweeping.sweep()
         before, served = snapshot(store), object_requests(emulator)
         quiet = sweeping.sweep()
         after = snapshot(store)
