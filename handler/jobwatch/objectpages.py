@@ -4,7 +4,7 @@ Every object has a key, ``(creationTime, childId)``, and the objects are listed 
 written (report parts, then segments, each knowing its last key), then the spans' ended rows not yet written and
 their active objects. A page continues after the last key the previous page looked at, and reads at most
 ``READS`` stored documents besides the track (so a filtered page may hold fewer rows than asked, even none, while
-there are more).
+there are more), and at most ``READ_BYTES`` in all.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from .records import Records
 from .spans import new_doc
 
 READS = 2
+READ_BYTES = 1024 * 1024
 ACTIVE_STATES = ("Submitted", "Running", "Pause")
 
 
@@ -34,12 +35,18 @@ def _active_row(child_id: str, entry: dict[str, Any]) -> dict[str, Any]:
 
 
 class _Budget:
-    def __init__(self, reads: int) -> None:
-        self.left = reads
+    """The documents a page may still read: at most ``reads`` of them and ``READ_BYTES`` in all (the first one
+    whatever its size)."""
 
-    def take(self) -> bool:
-        self.left -= 1
-        return self.left >= 0
+    def __init__(self, reads: int) -> None:
+        self.left, self.bytes = reads, 0
+
+    def take(self, size: object) -> bool:
+        size = int(size) if isinstance(size, int) else 0
+        if self.left <= 0 or (self.bytes and self.bytes + size > READ_BYTES):
+            return False
+        self.left, self.bytes = self.left - 1, self.bytes + size
+        return True
 
 
 def _written(records: Records, track: dict[str, Any], cursor: report.Key, budget: _Budget) -> Iterator[Any]:
@@ -48,7 +55,7 @@ def _written(records: Records, track: dict[str, Any], cursor: report.Key, budget
     for item, headed in written:
         if not _after(item, cursor):
             continue
-        if not budget.take():
+        if not budget.take(item.get("bytes")):
             yield cursor, None  # out of reads: the page ends here
             return
         data = records.store.get(item["key"])
@@ -65,7 +72,7 @@ def _stream(records: Records, stream: dict[str, Any], cursor: report.Key, flushe
         upper = tuple(lines[i + 1]["start"]) if i + 1 < len(lines) else None
         if upper is not None and upper <= cursor:
             continue  # every object of this span comes before the cursor
-        if not budget.take():
+        if not budget.take(line.get("bytes")):
             yield tuple(line["start"]), None  # out of reads: nothing at or after this key may come before it
             return
         document = new_doc()

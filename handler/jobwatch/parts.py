@@ -93,6 +93,7 @@ class PartWriter:
                 "rows": sum(int(s["rows"]) for s in self.track["segments"]),
                 "md5": report.md5_hex(data),
                 "last": self.track["segments"][-1].get("last"),
+                "bytes": len(data),
             }
         )
         self.track.setdefault("garbage", []).extend(s["key"] for s in self.track["segments"])

@@ -1,4 +1,4 @@
-"""The completion report (pure): one CSV row per object, parts of at most 20,000 rows and 5 MiB, and the manifest.
+"""The completion report (pure): one CSV row per object, parts of at most 20,000 rows and 1 MiB, and the manifest.
 
 Rows are RFC 4180 CSV in UTF-8 with a header row; columns
 ``object,state,code,message,childId,output,creationTime,startTime,endTime``; ``output`` lists output keys separated
@@ -25,7 +25,9 @@ from .ci.models import capped_text
 FORMAT = "jobwatch-objects-csv/2"
 COLUMNS = ("object", "state", "code", "message", "childId", "output", "creationTime", "startTime", "endTime")
 MAX_PART_ROWS = 20_000
-MAX_PART_BYTES = 5 * 1024 * 1024  # one SCF answer: a part always downloads through the API
+# A part is a stored document like any other (at most 1 MiB): it always downloads through the API (an SCF answer
+# holds 6 MB), and a page of a batch's objects that reads one stays within 1 MiB.
+MAX_PART_BYTES = 1024 * 1024
 SCOPES = ("all", "failed")
 
 

@@ -119,3 +119,37 @@ def test_direct_invoke_reads(finished: tuple[Ports, str, str]) -> None:
     assert part["ok"] and part["csv"].startswith("object,state,code,message,childId,output")
     bad = handle({"action": "objects", "jobId": done, "limit": "ten"}, {}, ports=ports)
     assert bad["ok"] is False and bad["error"]["code"] == "InvalidArgument"
+
+
+def test_objects_pages_read_what_they_return(
+    emulator: CIEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Paging through a batch whose report has many small parts: each page reads at most 3 stored documents and
+    1 MiB, and all the pages together read each part about once (a cursor, not an offset from part 1)."""
+    from devkit.counting import CountingStore
+    from jobwatch import report
+
+    monkeypatch.setattr(report, "MAX_PART_BYTES", 2048)  # parts of about ten rows
+    (done,) = emulator.book.preload(1, seed=33, job_type="Job", duration=(10, 10), objects=300,
+                                    object_failure_ratio=0.1, object_duration=(2, 5))  # fmt: skip
+    ports = build_ports(emulator, tmp_path / "store")
+    for _ in range(6):
+        handle({"action": "sweep"}, {}, ports=ports)
+        emulator.clock.advance(10)
+    manifest = ports.records.manifest(done.job_id)
+    assert manifest is not None and len(manifest["parts"]) > 20
+    counting = CountingStore(ports.records.store)
+    ports.records.store = counting  # type: ignore[assignment]
+    seen, cursor, pages, reads = 0, "", 0, 0
+    while True:
+        counting.calls.clear()
+        counting.bytes_read = 0
+        query = {"limit": "25", **({"cursor": cursor} if cursor else {})}
+        status, page, _ = call(ports, "GET", f"/jobs/{done.job_id}/objects", query=query)
+        assert status == 200 and counting.calls["get"] <= 3 and counting.bytes_read <= 1024 * 1024
+        seen, pages, reads = seen + len(page["objects"]), pages + 1, reads + counting.calls["get"]
+        if not page["nextCursor"]:
+            break
+        cursor = page["nextCursor"]
+    # one read of the track a page, and each part read by the page that starts in it and perhaps the one before
+    assert seen == 300 and reads <= pages + 2 * len(manifest["parts"])
