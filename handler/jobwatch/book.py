@@ -113,7 +113,9 @@ class Book:
             self.metas.remove(meta)  # an emptied page goes: the page before it (or after, for the first) takes its keys
             if at == 0:
                 self.metas[0]["start"] = meta["start"]
-            if meta["key"]:
+            if meta["key"] == "head":
+                self.root.pop("head", None)
+            elif meta["key"]:
                 self.garbage.append(meta["key"])
             return
         if meta is self.metas[0] and lines:  # nothing comes before the first page: it starts at its oldest line
