@@ -195,3 +195,22 @@ def test_recent_events_from_the_index(counted: tuple[Ports, CountingStore]) -> N
     created = [e["createdAt"] for e in everything["events"]]
     assert created == sorted(created, reverse=True) and len(created) == sum(everything["counts"].values())
     assert all("url" not in t for e in everything["events"] for t in e["targets"].values())
+
+
+def test_an_index_writer_that_died_is_taken_over(emulator: CIEmulator, tmp_path: Path) -> None:
+    """A claim on the index's next sequence whose lease ran out (its sweep died before saving the root) does not
+    stop the indexes: the next sweep takes it over and writes them."""
+    (job,) = emulator.book.preload(1, seed=54, duration=(50, 60))
+    ports = build_ports(emulator, tmp_path / "store")
+    handle({"action": "sweep"}, {}, ports=ports)
+    root = ports.records.load(ROOTS["jobs"])
+    assert root is not None
+    dead = ports.records.claim_key("index-jobs", int(root["seq"]) + 1)
+    ports.records.store.put(dead, b'{"at": "2020-01-01T00:00:00+00:00", "expiresAt": "2020-01-01T00:01:00+00:00"}')
+    emulator.clock.advance(120)  # the job ends
+    handle({"action": "sweep"}, {}, ports=ports)
+    written = ports.records.load(ROOTS["jobs"])
+    record = ports.records.job(job.job_id)
+    assert written is not None and record is not None and int(written["seq"]) > int(root["seq"])
+    assert written["head"]["lines"][job.job_id]["state"] == record["state"]
+    assert not list(ports.records.store.list("index/delta/"))
