@@ -287,16 +287,20 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(7, 4.2), dpi=110)
+    figure, (memory, documents) = plt.subplots(1, 2, figsize=(8, 3.6), dpi=110)
     xs = [r["active"] for r in rows]
-    axes.plot(xs, [r["peakMb"] for r in rows], "o-", label="peak resident memory of the sweeping process (MB)")
-    axes.plot(xs, [r["largest"][0] / 1024 for r in rows], "s--", label="largest stored document (KiB)")
-    axes.axhline(128, color="grey", linestyle=":", label="128 MB")
-    axes.set_xscale("log")
-    axes.set_xlabel("active objects of one batch")
-    axes.set_ylim(bottom=0)
-    axes.legend(loc="center right", fontsize=8)
-    axes.set_title("Memory and document size stay flat as a batch grows")
+    memory.plot(xs, [r["peakMb"] for r in rows], "o-", label="peak resident memory")
+    memory.axhline(128, color="grey", linestyle=":", label="128 MB")
+    memory.set_ylabel("MB")
+    documents.plot(xs, [r["largest"][0] / 1024 for r in rows], "s-", color="tab:orange", label="largest document")
+    documents.axhline(1024, color="grey", linestyle=":", label="1 MiB")
+    documents.set_ylabel("KiB")
+    for axes in (memory, documents):
+        axes.set_xscale("log")
+        axes.set_xlabel("active objects of one batch")
+        axes.set_ylim(bottom=0)
+        axes.legend(loc="center right", fontsize=8)
+    figure.suptitle("A sweeping process and its documents stay the same size as a batch grows")
     figure.tight_layout()
     figure.savefig(path)
 
@@ -361,7 +365,8 @@ def write(active: list[dict[str, Any]], batch: dict[str, Any], events: dict[str,
         f"parts ({batch['rows']:,} rows, the largest {batch['largestPart'] / MB:.1f} MiB).",
         f"At these per-object figures a batch of {ten_million:,} objects costs about "
         f"{per_object * ten_million / 60:.0f} minutes of sweeping spread over its life, "
-        f"{batch['perPage'] * ten_million / 100:,.0f} object requests, and {ten_million // 20_000} report parts; "
+        f"{batch['perPage'] * ten_million / 100:,.0f} object requests, and about "
+        f"{batch['parts'] * ten_million // batch['objects']:,} report parts; "
         "memory and documents stay as above (they do not grow with the batch).",
         "",
         f"A page view over 1,000,000 events ({events['pages']} index pages): the newest 50 with the counts "
