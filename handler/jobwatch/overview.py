@@ -18,6 +18,7 @@ its deadline; until it is complete, lists read the records themselves.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import uuid
 from collections.abc import Iterable, Iterator
@@ -210,6 +211,7 @@ class Overview:
     def apply(self, changes: Changes, deadline: Deadline, now: datetime) -> None:
         """Apply ``changes`` (and waiting deltas) as the books' writer, or store them as a delta for the next one."""
         roots = {kind: self._root(kind) for kind in BOOKS}
+        fresh = {kind for kind in BOOKS if not roots[kind]["seq"] and self._nothing_else(kind, changes)}
         if self._settled(roots, changes):
             return  # nothing would change: no lease taken, nothing written
         held: list[tuple[str, int]] = []
@@ -219,10 +221,12 @@ class Overview:
                 if not self._lease(f"index-{kind}", round_no, now, deadline):
                     break
                 held.append((f"index-{kind}", round_no))
-                fresh = self._root(kind)
-                if int(fresh.get("seq", 0)) != round_no - 1:
+                current = self._root(kind)
+                if int(current.get("seq", 0)) != round_no - 1:
                     break  # another writer saved since we read it: our changes wait as a delta
-                roots[kind] = fresh
+                roots[kind] = current
+                if kind in fresh:
+                    current["rebuild"]["complete"] = True  # a new store: these changes are all there is to index
             else:
                 self._write(roots, changes, deadline, now)
                 return
@@ -265,6 +269,16 @@ class Overview:
         except JobwatchError:
             return False
         return True
+
+    def _nothing_else(self, kind: str, changes: Changes) -> bool:
+        """The store holds no record of ``kind`` but those ``changes`` carry (seen in one listing page, so a store
+        with more than a page of records is rebuilt as any other), and no index of an earlier version."""
+        if any(True for _ in self.records.store.list(LEGACY[BOOKS.index(kind)])):
+            return False
+        carried = changes.jobs if kind == "jobs" else changes.events
+        keys = {Records.job_key(i) if kind == "jobs" else Records.event_key(i) for i in carried}
+        listed = list(itertools.islice(self.records.store.list(f"{kind}/"), 1001))
+        return len(listed) <= 1000 and all(key in keys for key in listed)
 
     def _root(self, kind: str) -> dict[str, Any]:
         try:

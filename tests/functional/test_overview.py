@@ -11,6 +11,7 @@ import pytest
 
 from devkit.ciemu import CIEmulator
 from devkit.counting import CountingStore
+from jobwatch import overview
 from jobwatch.book import Book
 from jobwatch.entry import Ports, handle
 from jobwatch.overview import ROOTS
@@ -214,3 +215,16 @@ def test_an_index_writer_that_died_is_taken_over(emulator: CIEmulator, tmp_path:
     assert written is not None and record is not None and int(written["seq"]) > int(root["seq"])
     assert written["head"]["lines"][job.job_id]["state"] == record["state"]
     assert not list(ports.records.store.list("index/delta/"))
+
+
+def test_a_new_store_needs_no_rebuild(emulator: CIEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store's first sweep indexes what it records and marks both indexes complete: nothing to rebuild from the
+    records it has just written, however small the rebuild's slice (a store with records the index lacks is rebuilt:
+    test_missing_index_is_rebuilt)."""
+    monkeypatch.setattr(overview, "REBUILD_SLICE", 5)
+    emulator.book.preload(40, seed=55, duration=(500, 600))
+    ports = build_ports(emulator, tmp_path / "store")
+    handle({"action": "sweep"}, {}, ports=ports)
+    jobs, events = ports.records.load(ROOTS["jobs"]), ports.records.load(ROOTS["events"])
+    assert jobs is not None and events is not None
+    assert jobs["rebuild"]["complete"] and events["rebuild"]["complete"] and sum(jobs["counts"].values()) == 40
