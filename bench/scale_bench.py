@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from devkit.ciemu import TEST_SECRET_ID, TEST_SECRET_KEY, CIEmulator
+from devkit.ciemu.jobs import EmuClock
 from devkit.counting import CountingStore
 from devkit.receiver import WebhookReceiver, new_secret
 
@@ -98,8 +99,9 @@ def object_requests(emulator: CIEmulator) -> int:
 
 
 def active_objects(count: int) -> dict[str, Any]:
-    """Scenario 1 for one N."""
-    with CIEmulator() as emulator, tempfile.TemporaryDirectory() as tmp:
+    """Scenario 1 for one N. The emulated clock starts an hour back, so once the batch is dispatched its objects are
+    minutes old to the sweeping process (which runs on the real clock), as in a steady state."""
+    with CIEmulator(clock=EmuClock(time.time() - 3600)) as emulator, tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp, "store")
         made = math.ceil(count / 0.995) + 10  # 99.5% of them dispatched by the time the sweeps start
         (job,) = emulator.book.preload(1, seed=5, job_type="Job", duration=(1000, 1000), objects=made,

@@ -4,7 +4,7 @@ and why failed workflow executions failed, within the batch's share of the sweep
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from . import report, times
@@ -15,6 +15,7 @@ from .records import dumps
 from .spans import Spans
 
 ENDED = ("Success", "Failed", "Cancel")
+SETTLE = timedelta(minutes=1)  # after this, every child created in a second shows in CI's lists
 
 
 class ObjectSource(Protocol):
@@ -55,14 +56,20 @@ class Allowance:
 class Lister:
     """One sweep's listings of one batch's objects, into its track's spans."""
 
-    def __init__(
-        self, ci: ObjectSource, track: dict[str, Any], spans: Spans, allowance: Allowance, deadline: Deadline
-    ) -> None:
+    def __init__(self, ci: ObjectSource, track: dict[str, Any], spans: Spans, allowance: Allowance,
+                 deadline: Deadline, now: datetime) -> None:  # fmt: skip
         self.ci, self.track, self.spans, self.allowance, self.deadline = ci, track, spans, allowance, deadline
+        self.now = now
 
     def list_new(self, name: str, stream: dict[str, Any]) -> bool:
-        """Children created since the watermark, oldest first; True when the list was read to its end."""
+        """Children created since the watermark, oldest first; True when the list was read to its end.
+
+        CI compares creation times in whole seconds, so a listing from the watermark returns its second's children
+        again (the ``edge`` tells them apart). Once a listing read to the end ``SETTLE`` after that second, every
+        child of it was there to be listed: later listings start a second later (``settled``)."""
         start, token = times.at(stream["watermark"]), ""
+        if stream.get("settled"):
+            start += timedelta(seconds=1)
         edge = set(stream["edge"])  # the stored list, as a set for this sweep's lookups
         while self.allowance.take():
             page = self.ci.list_children_page(batch_id=self.track["jobId"], **stream["query"],
@@ -73,6 +80,9 @@ class Lister:
                 self._see(name, stream, child, edge)
             token = page.next_token
             if not token or not page.children:
+                settled = self.now >= times.at(stream["watermark"]) + SETTLE
+                if settled != bool(stream.get("settled")):
+                    stream["settled"] = settled
                 return True
         return False
 

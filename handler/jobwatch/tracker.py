@@ -262,7 +262,7 @@ class Tracker:
         outcome = TrackOutcome(job_id)
         migrate(track, spans_)
         bad_before = int(track.get("badEntries", 0))
-        lister = Lister(self.ci, track, spans_, allowance, deadline)
+        lister = Lister(self.ci, track, spans_, allowance, deadline, self.now())
         ended = []
         for name, stream in track["streams"].items():
             ended.append(lister.list_new(name, stream))

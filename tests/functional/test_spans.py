@@ -234,3 +234,26 @@ def test_grown_spans_are_cut_in_two_and_segments_stay_small(
     check_report(ports, job, truth(emulator, job))
     segments = [size for key, size in sizes if "/segment-" in key]
     assert segments and max(segments) <= 2048  # a segment is written before the row that would pass the limit
+
+
+def test_a_quiet_sweep_costs_two_requests_when_many_objects_share_a_second(
+    emulator: CIEmulator, store: ObjectStore
+) -> None:
+    """3,000 objects dispatched in ten seconds (300 a second), all still running: once the newest second is a minute
+    old, a sweep with nothing new costs the batch 2 object requests (new ones, ended ones), not one per 100 objects
+    of that second listed again."""
+    (job,) = emulator.book.preload(1, seed=10, job_type="Job", duration=(10, 10), objects=3000,
+                                   object_duration=(10**6, 10**6))  # fmt: skip
+    ports = make_ports(emulator, store)
+    sweep(ports)
+    emulator.clock.advance(job.submitted_for + 11)  # every object dispatched, the batch ended
+    for _ in range(3):
+        sweep(ports)
+    emulator.clock.advance(120)  # the newest second is two minutes old
+    sweep(ports)
+    emulator.clock.advance(60)
+    before = emulator.served["list_media_jobs"]
+    sweep(ports)
+    assert emulator.served["list_media_jobs"] - before <= 2
+    record = ports.records.job(job.job_id)
+    assert record is not None and record["objects"]["seen"] == record["objects"]["active"] == 3000
