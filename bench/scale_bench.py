@@ -381,9 +381,9 @@ def write(active: list[dict[str, Any]], batch: dict[str, Any], events: dict[str,
         f"{deliveries['delivered']} delivered, {deliveries['reads']} store reads, {deliveries['seconds']:.1f} s.",
         "",
         f"A sweep with {watches['watches']:,} active watches on running jobs: {watches['seconds']:.1f} s and "
-        f"{watches['reads']} store reads once the jobs are recorded and indexed (the first sweep, which records every "
-        f"job: {watches['firstSeconds']:.1f} s; the jobs index is built from the records over the next "
-        f"{watches['sweepsToIndex'] - 1} sweeps, 2,000 records a sweep).",
+        f"{watches['reads']} store reads once the jobs are recorded and indexed (the first sweep, which records and "
+        f"indexes every job: {watches['firstSeconds']:.1f} s; the jobs index complete after "
+        f"{watches['sweepsToIndex'] - 1} sweep(s)).",
         "",
     ]
     results = Path(ROOT, "bench", "RESULTS.md")

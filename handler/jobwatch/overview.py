@@ -271,14 +271,14 @@ class Overview:
         return True
 
     def _nothing_else(self, kind: str, changes: Changes) -> bool:
-        """The store holds no record of ``kind`` but those ``changes`` carry (seen in one listing page, so a store
-        with more than a page of records is rebuilt as any other), and no index of an earlier version."""
+        """The store holds no record of ``kind`` but those ``changes`` carry (a listing of at most as many keys as they
+        carry, plus one), and no index of an earlier version."""
         if any(True for _ in self.records.store.list(LEGACY[BOOKS.index(kind)])):
             return False
         carried = changes.jobs if kind == "jobs" else changes.events
         keys = {Records.job_key(i) if kind == "jobs" else Records.event_key(i) for i in carried}
-        listed = list(itertools.islice(self.records.store.list(f"{kind}/"), 1001))
-        return len(listed) <= 1000 and all(key in keys for key in listed)
+        listed = itertools.islice(self.records.store.list(f"{kind}/"), len(keys) + 1)
+        return all(key in keys for key in listed)  # a key these changes do not carry ends the listing
 
     def _root(self, kind: str) -> dict[str, Any]:
         try:
