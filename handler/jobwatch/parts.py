@@ -31,7 +31,6 @@ class PartWriter:
         self._room = report.MAX_PART_BYTES - len(report.csv_bytes([], header=True))
         self._rows = sum(int(s["rows"]) for s in track["segments"])
         self._bytes = sum(int(s.get("bytes", 0)) for s in track["segments"])
-        self.written = 0
 
     def add(self, row: dict[str, Any]) -> None:
         if not report.in_scope(row, self.scope):
@@ -45,7 +44,7 @@ class PartWriter:
         self._lines.append(line)
         self._pending += len(line)
         self._last = list(report.order_key(row))
-        self._rows, self._bytes, self.written = self._rows + 1, self._bytes + len(line), self.written + 1
+        self._rows, self._bytes = self._rows + 1, self._bytes + len(line)
 
     def close(self, finished: bool) -> None:
         """Write what is pending; a finished batch's last segments become its last part."""

@@ -19,7 +19,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from . import report
 from .errors import StoreError
 from .records import Records, dumps
 from .report import END_KEY, Key, time_key
@@ -125,8 +124,8 @@ class Spans:
                 self._recount(line, document)
 
     def _split(self, stream: str, line: dict[str, Any], document: dict[str, Any]) -> None:
-        entries = [(report.order_key(r), False, r) for r in document["rows"]]
-        entries += [(report.order_key({"creationTime": a.get("creationTime"), "childId": i}), True, (i, a))
+        entries = [(row_key(r), False, r) for r in document["rows"]]
+        entries += [(row_key({"creationTime": a.get("creationTime"), "childId": i}), True, (i, a))
                     for i, a in document["active"].items()]  # fmt: skip
         entries.sort(key=lambda e: e[0])
         half = len(entries) // 2
@@ -176,12 +175,9 @@ class Spans:
         self._recount(line, document)
         version = self.hold()
         key = f"tracks/{self.track['jobId']}/span-{number:07d}-v{version}.json"
-        if line.get("key") == key:
-            self.records.store.put(key, dumps(document))
-            return
         data = dumps(document)
         self.records.store.put(key, data)
-        if line.get("key"):
+        if line.get("key") and line["key"] != key:  # written under an earlier version: that copy goes later
             self.garbage.append(line["key"])
         line.update(key=key, bytes=len(data))
 
