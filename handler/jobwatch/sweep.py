@@ -9,6 +9,7 @@ and leaves the rest in ``known`` for the next sweep.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections import Counter
@@ -69,7 +70,11 @@ class Notifier(Protocol):
     """Delivers events; returns (delivered, failed) counts. Filled in by the callbacks issue."""
 
     def dispatch(
-        self, events: list[dict[str, Any]], deadline: Deadline, changed: list[dict[str, Any]] | None = None
+        self,
+        events: list[dict[str, Any]],
+        deadline: Deadline,
+        changed: list[dict[str, Any]] | None = None,
+        settled: list[str] | None = None,
     ) -> tuple[int, int]: ...
 
 
@@ -244,8 +249,9 @@ class Sweeper:
         if not quiet:
             self._store(summary, work.sent_before)
         changed: list[dict[str, Any]] = []
+        settled: list[str] = []  # outbox markers of settled events: deleted once the index has their status
         if self.notifier is not None:  # new events now, and due retries of earlier ones even if CI is down
-            delivered, failed = self.notifier.dispatch(work.new_events, deadline, changed)
+            delivered, failed = self.notifier.dispatch(work.new_events, deadline, changed, settled)
             summary["deliveries"] = {"ok": delivered, "failed": failed}
         index_failed = False
         news = [work.observed[o.job_id] for o in work.outcomes
@@ -257,6 +263,9 @@ class Sweeper:
         except JobwatchError as exc:
             summary["errors"].append(f"{exc.code}: the index was not updated: {exc}")
             index_failed = True
+        for marker in [] if index_failed else settled:
+            with contextlib.suppress(JobwatchError):  # left: the next sweep finds it and folds the event again
+                self.records.store.delete(marker)
         if changed or index_failed:
             self._store(summary, work.sent_before)  # the deliveries' outcome (and late news) join the stored summary
         elif quiet:

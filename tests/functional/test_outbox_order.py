@@ -8,11 +8,16 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 from devkit.ciemu import CIEmulator
+from jobwatch import book
 from jobwatch import events as ev
+from jobwatch.entry import handle
+from jobwatch.overview import Overview
 from jobwatch.records import Records
 from jobwatch.store import ObjectStore
-from tests.functional.test_delivery import Receiver, make_ports, sweep
+from tests.functional.test_delivery import CONTEXT, TIMER, Receiver, make_ports, sweep
 from tests.functional.test_spans import CountingStore
 
 if TYPE_CHECKING:
@@ -110,3 +115,32 @@ def test_marker_key_sorts_by_due_time() -> None:
     base = datetime(2026, 1, 1, tzinfo=timezone.utc)
     keys = [Records.outbox_key(f"evt-{name}", base + timedelta(seconds=s)) for name, s in [("z", 1), ("a", 2)]]
     assert keys == sorted(keys) and keys[0].startswith("outbox/1767225601-")
+
+
+def test_a_sweep_killed_before_its_fold_leaves_the_status_to_the_next(
+    emulator: CIEmulator, store: ObjectStore, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep delivers its events and dies before the index hears of it: the outbox markers stay, and the next
+    sweep puts "delivered" on the events' index lines (sends nothing twice) and only then drops the markers."""
+    receiver = Receiver(httpserver)
+    ports = make_ports(emulator, store, webhook=receiver.url)
+    emulator.book.preload(3, seed=61, duration=(5, 10))
+    sweep(ports)
+    emulator.clock.advance(60)
+    real = Overview.fold
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt("the function's timeout killed the invocation")
+
+    monkeypatch.setattr(Overview, "fold", killed)
+    with pytest.raises(KeyboardInterrupt):
+        handle(TIMER, CONTEXT, ports=ports)
+    sent = receiver.ids()
+    assert len(sent) == 3 and len(list(store.list("outbox/"))) == 3
+    monkeypatch.setattr(Overview, "fold", real)
+    sweep(ports)
+    root = Overview(ports.records).root("events")
+    assert root is not None
+    lines = [line for _, line in book.newest_first(ports.records, root, None, lambda line: True) if line]
+    assert sorted(line["id"] for line in lines) == sorted(sent) and {line["status"] for line in lines} == {"delivered"}
+    assert receiver.ids() == sent and not list(store.list("outbox/"))

@@ -17,7 +17,9 @@ from tests.functional.test_sweep import CONTEXT, TIMER, events_of, job, make_por
 class DyingNotifier:
     """Delivers nothing: the invocation is killed (SCF's timeout) in the middle of its deliveries."""
 
-    def dispatch(self, events: list[dict[str, Any]], deadline: Any, changed: Any = None) -> tuple[int, int]:
+    def dispatch(
+        self, events: list[dict[str, Any]], deadline: Any, changed: Any = None, settled: Any = None
+    ) -> tuple[int, int]:
         raise KeyboardInterrupt("the function's timeout killed the invocation")
 
 

@@ -73,11 +73,17 @@ class Dispatcher:
         self.margin = margin
 
     def dispatch(
-        self, events: list[dict[str, Any]], deadline: Deadline, changed: list[dict[str, Any]] | None = None
+        self,
+        events: list[dict[str, Any]],
+        deadline: Deadline,
+        changed: list[dict[str, Any]] | None = None,
+        settled: list[str] | None = None,
     ) -> tuple[int, int]:
         """Deliver ``events`` (just created) and the outbox's due events, the earliest due first, until the deadline
         nears; (ok, failed) attempt counts. Every event a delivery round updated is appended to ``changed`` (the
-        sweep folds them into its index)."""
+        sweep folds them into its index). With ``settled``, the markers of events that are no longer pending are
+        appended to it instead of deleted: the caller deletes them once ``changed`` is in the index, so a sweep that
+        dies before its fold leaves the marker, and the next sweep folds the event's status instead of losing it."""
         fresh = {e["id"]: e for e in events if e.get("status") == "pending"}
         try:
             self._move_legacy(deadline)
@@ -94,7 +100,7 @@ class Dispatcher:
                     break
                 if not chunk:
                     break
-                for result in pool.map(lambda item: self._deliver(item, deadline, changed), chunk):
+                for result in pool.map(lambda item: self._deliver(item, deadline, changed, settled), chunk):
                     ok, failed = ok + result[0], failed + result[1]
         return ok, failed
 
@@ -114,7 +120,11 @@ class Dispatcher:
             self.records.store.delete(key)
 
     def _deliver(
-        self, item: tuple[str, str] | dict[str, Any], deadline: Deadline, changed: list[dict[str, Any]] | None = None
+        self,
+        item: tuple[str, str] | dict[str, Any],
+        deadline: Deadline,
+        changed: list[dict[str, Any]] | None = None,
+        settled: list[str] | None = None,
     ) -> tuple[int, int]:
         if deadline.expired(self.margin):
             return 0, 0
@@ -125,17 +135,24 @@ class Dispatcher:
             if event is None:  # a marker whose event was never created (a crash between the two)
                 self.records.store.delete(marker)
                 return 0, 0
-            return self._round(event, marker, deadline, changed)
+            return self._round(event, marker, deadline, changed, settled)
         except JobwatchError as exc:
             log.warning("delivery of %s postponed: %s", name, exc)
             return 0, 0
 
     def _round(
-        self, event: dict[str, Any], marker: str, deadline: Deadline, changed: list[dict[str, Any]] | None = None
+        self,
+        event: dict[str, Any],
+        marker: str,
+        deadline: Deadline,
+        changed: list[dict[str, Any]] | None = None,
+        settled: list[str] | None = None,
     ) -> tuple[int, int]:
         now = self.now()
-        if event.get("status") != "pending":
-            self.records.store.delete(marker)
+        if event.get("status") != "pending":  # settled by a sweep that may have died before its index knew
+            if changed is not None:
+                changed.append(event)
+            self._requeue(event, marker, settled)
             return 0, 0
         if times.at(event.get("nextAttemptAt")) > now:
             self._requeue(event, marker)  # a marker left behind when its event moved on: put it where it belongs
@@ -163,17 +180,21 @@ class Dispatcher:
         self._record_round(event, deadline)
         if changed is not None:
             changed.append(event)  # list.append is atomic: the delivery threads share it
-        self._requeue(event, marker)
+        self._requeue(event, marker, settled)
         self.records.delete_claim(event["id"], round_no)
         return ok, failed
 
-    def _requeue(self, event: dict[str, Any], marker: str) -> None:
-        """The event's marker at its next due time (written before the old one goes), or none once it is settled."""
+    def _requeue(self, event: dict[str, Any], marker: str, settled: list[str] | None = None) -> None:
+        """The event's marker at its next due time (written before the old one goes), or none once it is settled
+        (left in ``settled`` for the caller to delete, when it keeps that list)."""
         if event.get("status") == "pending":
             due = self.records.outbox_key(event["id"], event.get("nextAttemptAt"))
             if due == marker:
                 return
             self.records.store.put(due, b"{}")
+        elif settled is not None:
+            settled.append(marker)
+            return
         self.records.store.delete(marker)
 
     def _record_round(self, event: dict[str, Any], deadline: Deadline) -> None:
