@@ -121,7 +121,12 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class CIEmulator(LocalServer):
-    """The emulator: ``start()``, ``url``, ``stop()``; or use it as a context manager."""
+    """The emulator: ``start()``, ``url``, ``stop()``; or use it as a context manager.
+
+    Buckets: with none added, every request is the one bucket's (``book``), whatever its ``Host``. ``add_bucket``
+    gives a bucket in a region a book of its own, served to requests whose ``Host`` is that bucket's CI host, as CI's
+    front end tells buckets apart; once any is added, a host naming no added bucket is refused as CI refuses a
+    bucket it does not serve, and ``GET /mediabucket`` on ``ci.<region>.myqcloud.com`` lists the added ones."""
 
     _poll = 0.05
     _thread_name = "ci-emulator"
@@ -137,8 +142,12 @@ class CIEmulator(LocalServer):
     ) -> None:
         self.options = options or EmulatorOptions()
         self.faults = faults or Faults()
-        self.book = JobBook(clock or EmuClock(), batch_end=self.options.batch_end)
+        self._book = JobBook(clock or EmuClock(), batch_end=self.options.batch_end)
+        self.buckets: dict[str, tuple[str, str, JobBook]] = {}  # CI host → (bucket, region, its jobs)
+        self.bucket_faults: dict[str, str] = {}  # bucket → "503", "429" or "AccessDenied" on every request to it
+        self._request = threading.local()  # the book of the request this thread answers
         self.served: Counter[str] = Counter()  # requests answered per operation
+        self.served_hosts: Counter[str] = Counter()  # requests answered per Host
         self.injected: Counter[str] = Counter()  # faults injected per kind
         self.auth_failures: Counter[str] = Counter()
         self._count_lock = threading.Lock()
@@ -149,7 +158,62 @@ class CIEmulator(LocalServer):
 
     @property
     def clock(self) -> EmuClock:
-        return self.book.clock
+        return self._book.clock
+
+    @property
+    def book(self) -> JobBook:
+        """The jobs of the bucket the current request names (outside a request: the one-bucket book)."""
+        return getattr(self._request, "book", None) or self._book
+
+    def add_bucket(self, bucket: str, region: str) -> JobBook:
+        """A bucket with jobs of its own, served to requests for ``<bucket>.ci.<region>.myqcloud.com``."""
+        book = JobBook(self.clock, batch_end=self.options.batch_end)
+        self.buckets[f"{bucket}.ci.{region}.myqcloud.com"] = (bucket, region, book)
+        return book
+
+    def route(self, host: str, op: str) -> JobBook | None:
+        """The book a request's ``Host`` names (None for a region host's bucket listing); refuses what CI would."""
+        name = host.lower().rsplit(":", 1)[0] if not host.startswith("[") else host.lower()
+        name = name.replace(".cos.", ".ci.", 1)  # the official SDK, pointed at an address, sends the COS host
+        if op == "list_buckets":  # the region's host (or, from the SDK pointed at an address, that address)
+            if name in self.buckets:
+                raise CIError(400, "InvalidHost", "GET /mediabucket goes to ci.<region>.myqcloud.com")
+            return None
+        if name in self.buckets:
+            bucket = self.buckets[name][0]
+            fault = self.bucket_faults.get(bucket)
+            if fault:
+                self.count(self.injected, f"bucket:{fault}")
+                raise {
+                    "503": CIError(503, "ServiceUnavailable", "injected outage of this bucket"),
+                    "429": CIError(429, "SlowDown", "injected throttling of this bucket"),
+                    "AccessDenied": CIError(403, "AccessDenied", "the key may not act on this bucket"),
+                }[fault]
+            return self.buckets[name][2]
+        if self.buckets:
+            raise CIError(400, "MediaBucketUnBinded", "the bucket is not bound to CI media processing")
+        return self._book
+
+    def list_buckets(self, query: dict[str, str]) -> bytes:
+        """``GET /mediabucket``: the added buckets of the ``regions`` asked for, paged."""
+        regions = {r for r in (query.get("regions") or "").split(",") if r}
+        number, size = (
+            _int(query.get("pageNumber") or "1", "pageNumber"),
+            _int(query.get("pageSize") or "10", "pageSize"),
+        )
+        if not 1 <= size <= 100 or number < 1:
+            raise CIError(400, "InvalidArgument", "pageSize must be 1-100 and pageNumber at least 1")
+        found = sorted((b, r) for b, r, _ in self.buckets.values() if not regions or r in regions or "All" in regions)
+        root = etree.Element("Response")
+        etree.SubElement(root, "RequestId").text = request_id()
+        for tag, value in (("TotalCount", len(found)), ("PageNumber", number), ("PageSize", size)):
+            etree.SubElement(root, tag).text = str(value)
+        for bucket, region in found[(number - 1) * size : number * size]:
+            item = etree.SubElement(root, "MediaBucketList")
+            for tag, value in (("BucketId", bucket), ("Name", bucket), ("Region", region),
+                               ("CreateTime", "2024-01-01T00:00:00+0800")):  # fmt: skip
+                etree.SubElement(item, tag).text = value
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
     def count(self, counter: Counter[str], key: str) -> None:
         with self._count_lock:
@@ -531,6 +595,7 @@ def _handler_for(emulator: CIEmulator) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return
             req_id = request_id()
+            emulator._request.book = None
             try:
                 if fault in ("500", "503", "429"):
                     emulator.count(emulator.injected, fault)
@@ -540,6 +605,8 @@ def _handler_for(emulator: CIEmulator) -> type[BaseHTTPRequestHandler]:
                         "429": CIError(429, "SlowDown", "injected throttling"),
                     }[fault]
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                emulator._request.book = emulator.route(headers.get("host", ""), op)
+                emulator.count(emulator.served_hosts, headers.get("host", ""))
                 try:
                     # Signatures are checked against the wall clock; EmuClock only moves the jobs' schedules.
                     verify_signature(emulator.options, self.command, path, query, headers, time.time())
@@ -581,6 +648,8 @@ def _handler_for(emulator: CIEmulator) -> type[BaseHTTPRequestHandler]:
             self._send(200, payload, req_id)
 
         def _dispatch(self, op: str, path: str, query: dict[str, str], body: bytes, headers: dict[str, str]) -> bytes:
+            if op == "list_buckets":
+                return emulator.list_buckets(query)
             if op == "create":
                 md5 = headers.get("content-md5")
                 if md5 and md5 != base64.b64encode(hashlib.md5(body).digest()).decode():  # noqa: S324
@@ -646,4 +715,6 @@ def _operation(method: str, path: str, query: list[tuple[str, str]]) -> str:
         return "describe_execution"
     if method == "GET" and path == "/jobs":
         return "list_media_jobs"
+    if method == "GET" and path == "/mediabucket":
+        return "list_buckets"
     return "unknown"

@@ -14,13 +14,13 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .signing import secret_key
+from .targets import BUCKET_RE, REGION_RE, Target, parse_list
 
-BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,48}-[0-9]{5,12}$")
-REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,3}$")
 FUNCTION_RE = re.compile(r"^([A-Za-z0-9_-]{1,30}/)?[A-Za-z][A-Za-z0-9_-]{0,58}[A-Za-z0-9]$")
 LOG_LEVELS = ("INFO", "DEBUG", "WARNING", "ERROR", "CRITICAL")  # the first is the default
 NOTIFY_CHOICES = ("terminal", "all")
 REPORT_SCOPES = ("all", "failed")
+FANOUT_CHOICES = ("auto", "off")
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 
@@ -64,12 +64,17 @@ class Settings:
     retain_days: int = 30  # what jobwatch wrote about a job ages out this long after it ended and was delivered
     report_retain_days: int = 90  # completion reports age out this long after they were written
     scf_endpoint: str | None = None  # the SCF API for chained invokes (a local SCF emulator in tests)
+    # JOBWATCH_CI_BUCKETS: the listed targets, or the regions whose buckets are discovered; empty in the one-bucket form
+    ci_targets: tuple[Target, ...] = ()
+    discover_regions: tuple[str, ...] = ()
+    fanout: str = "auto"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Read and check every variable; the first bad one raises ``ConfigError``."""
         env = {k: v.strip() for k, v in environ.items() if isinstance(v, str) and v.strip()}
         bucket, region, endpoint = _ci_target(env)
+        targets, regions = _ci_targets(env)
         store, store_endpoint, scf_endpoint = _services(env)
         webhook_url, secrets, chain = _delivery(env)
         api_token, callback_token = _tokens(env)
@@ -98,7 +103,21 @@ class Settings:
             report_retain_days=_positive_int(
                 "JOBWATCH_REPORT_RETAIN_DAYS", env.get("JOBWATCH_REPORT_RETAIN_DAYS", "90"), "days"
             ),
+            ci_targets=targets,
+            discover_regions=regions,
+            fanout=_choice(env, "JOBWATCH_FANOUT", FANOUT_CHOICES),
         )
+
+    @property
+    def many(self) -> bool:
+        """``JOBWATCH_CI_BUCKETS`` is set: targets are listed or discovered, each with state of its own."""
+        return bool(self.ci_targets or self.discover_regions)
+
+    def targets(self) -> tuple[Target, ...]:
+        """The listed targets; the one-bucket form is a one-element list (empty without a bucket)."""
+        if self.many:
+            return self.ci_targets
+        return (Target(self.ci_bucket, self.ci_region or ""),) if self.ci_bucket else ()
 
     def ci_base_url(self) -> str:
         """The CI endpoint: the override, or ``https://<bucket>.ci.<region>.myqcloud.com``."""
@@ -121,6 +140,20 @@ def _ci_target(env: Mapping[str, str]) -> tuple[str | None, str | None, str | No
         name = "JOBWATCH_CI_REGION" if "JOBWATCH_CI_REGION" in env else "TENCENTCLOUD_REGION"
         raise ConfigError(name, "expected a region such as ap-guangzhou")
     return bucket, region, _url(env, "JOBWATCH_CI_ENDPOINT")
+
+
+def _ci_targets(env: Mapping[str, str]) -> tuple[tuple[Target, ...], tuple[str, ...]]:
+    """``JOBWATCH_CI_BUCKETS``: the listed targets or the regions to discover; not with the one-bucket form."""
+    value = env.get("JOBWATCH_CI_BUCKETS")
+    if value is None:
+        return (), ()
+    for one in ("JOBWATCH_CI_BUCKET", "JOBWATCH_CI_REGION"):
+        if one in env:
+            raise ConfigError("JOBWATCH_CI_BUCKETS", f"set it or {one}, not both (it replaces the one-bucket form)")
+    try:
+        return parse_list(value)
+    except ValueError as exc:
+        raise ConfigError("JOBWATCH_CI_BUCKETS", str(exc)) from None
 
 
 def _services(env: Mapping[str, str]) -> tuple[str, str | None, str | None]:

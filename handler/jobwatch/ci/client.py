@@ -50,6 +50,7 @@ from ..errors import (
 )
 from ..ids import checked_job_id
 from . import xmldoc
+from .buckets import parse_buckets
 from .children import CHILD_STATES, ChildPage, parse_execution_failure, parse_executions, parse_media_jobs
 from .models import (
     JOB_TYPES,
@@ -102,6 +103,7 @@ class CIClient:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
+        host: str | None = None,
     ) -> None:
         if not 1 <= describe_batch_size <= 100:
             raise ValueError("describe_batch_size must be 1..100")
@@ -109,7 +111,7 @@ class CIClient:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("base_url must be an http(s) URL")
         self.base_url = base_url.rstrip("/")
-        self._host = parts.netloc
+        self._host = host or parts.netloc  # an endpoint override still carries (and signs) the target's own host
         self._signer = Signer(credentials.secret_id, credentials.secret_key, clock=clock)
         self._token = credentials.token
         self._pool = pool or _pool_for(parts.scheme, max_workers)
@@ -136,6 +138,14 @@ class CIClient:
         if settings.credentials is None:
             raise ConfigError("TENCENTCLOUD_SECRETID", "credentials are required for CI calls")
         return cls(settings.ci_base_url(), settings.credentials, **options)
+
+    @classmethod
+    def for_host(cls, settings: Settings, host: str, **options: Any) -> CIClient:
+        """A client for one CI host (``<bucket>.ci.<region>.myqcloud.com``, or ``ci.<region>.myqcloud.com`` for
+        discovery): sent to ``JOBWATCH_CI_ENDPOINT`` when it is set, with that host in ``Host``."""
+        if settings.credentials is None:
+            raise ConfigError("TENCENTCLOUD_SECRETID", "credentials are required for CI calls")
+        return cls(settings.ci_endpoint or f"https://{host}", settings.credentials, host=host, **options)
 
     # --- operations ---------------------------------------------------------------------------
 
@@ -304,6 +314,18 @@ class CIClient:
         checked_job_id(run_id)
         path = f"/workflowexecution/{run_id}"
         return self._fetch("describe_execution", "GET", path, {}, None, deadline, parse_execution_failure)
+
+    def media_buckets(self, region: str, *, deadline: Deadline | None = None) -> list[tuple[str, str]]:
+        """Every bucket ``GET /mediabucket`` lists in ``region`` (a client for ``ci.<region>.myqcloud.com``):
+        ``(bucket, region)`` pairs, pages of 100 followed to the total."""
+        found: dict[tuple[str, str], None] = {}
+        for number in range(1, MAX_PAGES + 1):
+            params: dict[str, str | None] = {"regions": region, "pageNumber": str(number), "pageSize": "100"}
+            items, total = self._fetch("list_buckets", "GET", "/mediabucket", params, None, deadline, parse_buckets)
+            found.update(dict.fromkeys(items))
+            if not items or number * 100 >= total:
+                return list(found)
+        raise CIBadResponseError(f"more than {MAX_PAGES} pages of media buckets")
 
     def cancel(self, job_id: str, *, deadline: Deadline | None = None) -> None:
         """``PUT /inventorytriggerjob/<id>?cancel``."""
