@@ -28,9 +28,10 @@ class Observation:
     sequence: int  # 1-based index of the current state in the record's history
 
 
-def observe(stored: dict[str, Any] | None, job: Job, now: datetime) -> Observation:
-    """Fold one observation of ``job`` into its stored record (None for a job seen the first time)."""
-    current = job.to_dict()
+def observe(stored: dict[str, Any] | None, job: Job, now: datetime, place: dict[str, str] | None = None) -> Observation:
+    """Fold one observation of ``job`` into its stored record (None for a job seen the first time); ``place`` is
+    the bucket and region it was seen in, which the record carries."""
+    current = {**job.to_dict(), **(place or {})}
     at = now.isoformat()
     if stored is None:
         record = {
@@ -49,7 +50,7 @@ def observe(stored: dict[str, Any] | None, job: Job, now: datetime) -> Observati
             current[name] = stored[name]
     history = list(stored.get("history") or [])
     previous = stored.get("state")
-    changed = revived or any(stored.get(name) != current[name] for name in CI_FIELDS)
+    changed = revived or any(stored.get(name) != current[name] for name in (*CI_FIELDS, *(place or {})))
     transition = previous != job.state
     if transition:
         history.append({"state": job.state, "at": at})

@@ -234,6 +234,20 @@ class Records:
             self.store.put(LATEST_SUMMARY, dumps(summary))
         return key
 
+    @staticmethod
+    def target_state_key(key: str) -> str:
+        return f"sweeps/targets/{key}.json"
+
+    def target_state(self, key: str) -> dict[str, Any] | None:
+        """What the last sweep of one target left (many-target form); None when none did or it is unreadable."""
+        try:
+            return self.load(self.target_state_key(key))
+        except StoreError:
+            return None
+
+    def put_target_state(self, key: str, summary: dict[str, Any]) -> None:
+        self.store.put(self.target_state_key(key), dumps(summary))
+
     def latest_summary(self) -> dict[str, Any] | None:
         try:
             return self.load(LATEST_SUMMARY)
@@ -257,6 +271,12 @@ class LazyWatches(Mapping[str, dict[str, Any]]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._ids)
+
+    def only(self, ids: list[str]) -> LazyWatches:
+        """The watches of ``ids`` alone, sharing what was read already (a target's share)."""
+        part = LazyWatches(self._records, [i for i in ids if i in self._ids])
+        part._read = self._read
+        return part
 
     def __len__(self) -> int:
         return len(self._ids)

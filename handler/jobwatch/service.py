@@ -18,6 +18,7 @@ from .config import Settings
 from .deadline import Deadline
 from .errors import ConfigError, InvalidInputError, JobwatchError, StoreError
 from .events import public_event
+from .fleet import Fleet
 from .ids import checked_event_id, checked_job_id
 from .notify.guard import AddressGuard
 from .overview import Overview
@@ -43,6 +44,7 @@ class Ports:
     guard: AddressGuard = field(default=None, repr=False)  # type: ignore[assignment]  # set in __post_init__
     _ci: CISource | None = field(default=None, repr=False)
     cursor_key: bytes = field(default=b"", init=False, repr=False)  # signs the paging cursors this deployment gives
+    _hosts: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.guard is None:
@@ -54,6 +56,17 @@ class Ports:
         if self._ci is None:
             self._ci = self.ci_factory()
         return self._ci
+
+    def ci_host(self, host: str) -> Any:
+        """The client for one CI host (a bucket's, or a region's for discovery), kept for warm starts: each
+        target paces its own requests."""
+        with _cache_lock:
+            client = self._hosts.get(host)
+            if client is None:
+                from .ci.client import CIClient
+
+                client = self._hosts[host] = CIClient.for_host(self.settings, host)
+            return client
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Ports:
@@ -107,11 +120,17 @@ def secrets_of(settings: Settings) -> list[str]:
 
 def run_sweep(ports: Ports, deadline: Deadline, extra_ids: tuple[str, ...] = ()) -> dict[str, Any]:
     """One sweep; the summary comes back without the bookkeeping the next sweep needs."""
-    if not ports.settings.ci_bucket and not ports.settings.ci_endpoint:
-        raise ConfigError("JOBWATCH_CI_BUCKET", "required for a sweep")
     margin = max(0.5, min(3.0, deadline.remaining() * 0.1))
-    sweeper = Sweeper(ports.settings, ports.ci, ports.records, notifier=ports.notifier, now=ports.clock, margin=margin)
-    summary = sweeper.run(deadline, extra_ids=extra_ids)
+    if ports.settings.many:
+        fleet = Fleet(ports.settings, ports.records, ports.ci_host, notifier=ports.notifier, now=ports.clock,
+                      margin=margin)  # fmt: skip
+        summary = fleet.run(deadline)
+    else:
+        if not ports.settings.ci_bucket and not ports.settings.ci_endpoint:
+            raise ConfigError("JOBWATCH_CI_BUCKET", "required for a sweep")
+        sweeper = Sweeper(ports.settings, ports.ci, ports.records, notifier=ports.notifier, now=ports.clock,
+                          margin=margin)  # fmt: skip
+        summary = sweeper.run(deadline, extra_ids=extra_ids)
     hidden = ("known", "stuckReported", "historyFrom", "baselined", "badEntries", "objectsOffset",
               "retentionCursor", "listEdges")  # fmt: skip
     public = {k: v for k, v in summary.items() if k not in hidden}

@@ -32,6 +32,7 @@ from .listing import ObjectSource
 from .overview import Overview
 from .pipeline import Outcome, Pipeline
 from .records import Records
+from .targets import Target
 from .tracker import Tracker
 
 log = logging.getLogger("jobwatch.sweep")
@@ -79,6 +80,17 @@ class Notifier(Protocol):
 
 
 @dataclass
+class Part:
+    """One target's share of a sweep over many: its bucket, the state its last sweep left, the watches and open
+    batch tracks that are its own."""
+
+    target: Target
+    prev: dict[str, Any]
+    watches: Mapping[str, dict[str, Any]]
+    opened: list[str]
+
+
+@dataclass
 class _Work:
     """One sweep's working state, passed from phase to phase."""
 
@@ -115,6 +127,7 @@ class Sweeper:
         notifier: Notifier | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         margin: float = 3.0,
+        part: Part | None = None,
     ) -> None:
         self.settings = settings
         self.ci = ci
@@ -122,24 +135,39 @@ class Sweeper:
         self.notifier = notifier
         self.now = now
         self.margin = margin
+        self.part = part
 
     def run(self, deadline: Deadline, extra_ids: Sequence[str] = ()) -> dict[str, Any]:
         """One sweep; ``extra_ids`` are described too (batch jobs a CI callback named)."""
+        work, summary = self.look(deadline, extra_ids)
+        if self.settings.ci_bucket:  # the one-bucket form names its target: a switch to many hands it this state
+            key = Target(self.settings.ci_bucket, self.settings.ci_region or "").key
+            errors = summary["errors"]
+            summary["target"] = key
+            summary["targets"] = {key: {"ok": not errors, "error": errors[0] if errors else None,
+                                        "jobs": summary["activeJobs"]}}  # fmt: skip
+        self.upkeep(summary, work.prev, deadline)
+        return self._finish(work, summary, deadline)
+
+    def look(self, deadline: Deadline, extra_ids: Sequence[str] = ()) -> tuple[_Work, dict[str, Any]]:
+        """The target's part of a sweep: list, describe, record, follow objects; its summary (not stored yet)."""
         work = self._begin()
         self._look(work, extra_ids, deadline)
         self._settle(work)
         if self.settings.track_objects:
             self._follow_objects(work, deadline)
         self._advance(work)
-        summary = self._summary(work)
+        return work, self._summary(work)
+
+    def upkeep(self, summary: dict[str, Any], prev: dict[str, Any], deadline: Deadline) -> None:
+        """The store's part of a sweep, once however many targets: retention and redaction slices."""
         days = (self.settings.retain_days, self.settings.report_retain_days)
-        retention.run_slice(self.records, summary, work.prev, self.now(), days, deadline)
-        scrubber.run_slice(self.records, summary, work.prev, deadline)
-        return self._finish(work, summary, deadline)
+        retention.run_slice(self.records, summary, prev, self.now(), days, deadline)
+        scrubber.run_slice(self.records, summary, prev, deadline)
 
     def _begin(self) -> _Work:
         """What the previous sweep left: the jobs it knew active, what was reported, since when to list history."""
-        prev = self.records.latest_summary() or {}
+        prev = self.part.prev if self.part else self.records.latest_summary() or {}
         known, born, stuck = leavers.unpack_known(prev)
         return _Work(
             started=self.now(),
@@ -148,7 +176,7 @@ class Sweeper:
             known=known,
             stuck_reported=stuck,
             prev_born=born,
-            watches=self.records.watches(),
+            watches=self.part.watches if self.part else self.records.watches(),
         )
 
     def _look(self, work: _Work, extra_ids: Sequence[str], deadline: Deadline) -> None:
@@ -281,7 +309,7 @@ class Sweeper:
         if any((summary.get("retention") or {}).values()):  # something aged out and was deleted
             return False
         same = ("known", "baselined", "objectsOffset", "badEntries", "nonExistJobIds", "activeJobs", "listEdges",
-                "retentionAt", "scrubCursor")  # fmt: skip
+                "retentionAt", "scrubCursor", "targets")  # fmt: skip
         if any(summary.get(k) != prev.get(k) for k in same):
             return False
         return times.within(prev.get("startedAt"), self.now(), HEARTBEAT)
@@ -311,7 +339,8 @@ class Sweeper:
     ) -> tuple[dict[str, Any], int]:
         """Follow the objects of every active batch and of every batch whose end waits for its objects."""
         try:
-            batches: dict[str, Job | None] = {job_id: None for job_id in self.records.open_tracks()}
+            opened = self.part.opened if self.part else self.records.open_tracks()
+            batches: dict[str, Job | None] = {job_id: None for job_id in opened}
         except JobwatchError as exc:
             return {"events": [], "errors": [f"{exc.code}: open tracks unreadable: {exc}"], "records": []}, offset
         deferred = {o.job_id for o in outcomes if o.deferred}
@@ -412,7 +441,7 @@ class Sweeper:
         except StoreError as exc:
             log.warning("record of %s unreadable, rebuilt: %s", job.job_id, exc)
             stored = None
-        seen = history.observe(stored, job, now)
+        seen = history.observe(stored, job, now, self._place())
         out = Outcome(job.job_id, state=job.state, terminal=job.terminal, transition=seen.transition)
         # The first sweep takes the bucket as it is and reports no history, except for jobs someone watches.
         report = seen.transition and (baselined or stored is not None or watch is not None)
@@ -444,6 +473,14 @@ class Sweeper:
             self.records.finish_watch({**watch, "finishedAt": now.isoformat(), "finalState": job.state})
         return out
 
+    def _place(self) -> dict[str, str]:
+        """Where the sweep's jobs live, as their records say it (nothing when the region is not known)."""
+        if self.part is not None:
+            return {"bucket": self.part.target.bucket, "region": self.part.target.region}
+        if self.settings.ci_bucket and self.settings.ci_region:
+            return {"bucket": self.settings.ci_bucket, "region": self.settings.ci_region}
+        return {}
+
     def _stuck_due(self, job: Job, now: datetime) -> bool:
         if job.terminal or job.creation_time is None:
             return False
@@ -465,8 +502,8 @@ class Sweeper:
             record,
             previous,
             sequence,
-            bucket=self.settings.ci_bucket,
-            region=self.settings.ci_region,
+            bucket=self.part.target.bucket if self.part else self.settings.ci_bucket,
+            region=self.part.target.region if self.part else self.settings.ci_region,
             metadata=(watch or {}).get("metadata"),
             record_url=self.records.job_url(record["jobId"]),
             now=now,

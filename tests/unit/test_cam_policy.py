@@ -30,6 +30,8 @@ CI_ACTIONS: dict[str, set[str]] = {
     "list_children_page": {"ci:DescribeMediaWorkflowExecutions", "ci:DescribeMediaJobs"},
     "execution_failure": {"ci:DescribeMediaWorkflowExecutions"},  # GET /workflowexecution/<RunId>
     "from_settings": set(),
+    "for_host": set(),
+    "media_buckets": {"ci:DescribeMediaBuckets"},  # GET /mediabucket: discover:<regions> only
 }
 BOTO3_ACTIONS = {
     "get_object": "cos:GetObject",

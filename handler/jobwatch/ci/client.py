@@ -137,6 +137,8 @@ class CIClient:
         """A client for the watched bucket, from the function's settings."""
         if settings.credentials is None:
             raise ConfigError("TENCENTCLOUD_SECRETID", "credentials are required for CI calls")
+        if settings.ci_endpoint and settings.ci_bucket and settings.ci_region:  # the bucket's own Host, signed
+            return cls.for_host(settings, f"{settings.ci_bucket}.ci.{settings.ci_region}.myqcloud.com", **options)
         return cls(settings.ci_base_url(), settings.credentials, **options)
 
     @classmethod

@@ -1,0 +1,160 @@
+"""One deployment, many buckets, over real HTTP: three buckets in two regions behind one emulator port, listed or
+discovered; each job's record, index line and events carry its own bucket and region; one failing bucket is named
+and stops nothing else; a store the one-bucket form wrote goes on after the switch, nothing sent twice or lost."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from devkit.ciemu import CIEmulator
+from jobwatch.config import Settings
+from jobwatch.entry import Ports, handle
+from jobwatch.notify.guard import AddressGuard
+from jobwatch.notify.outbox import Dispatcher
+from jobwatch.notify.webhook import WebhookSender
+from jobwatch.overview import ROOTS
+from jobwatch.records import Records
+from jobwatch.store import ObjectStore
+from jobwatch.targets import Target
+from tests.functional.conftest import CREDENTIALS
+from tests.functional.test_delivery import CONTEXT, LOCAL, SECRET, TIMER, Receiver
+
+if TYPE_CHECKING:
+    from pytest_httpserver import HTTPServer
+
+A = Target("alpha-1250000000", "ap-guangzhou")
+B = Target("beta-1250000000", "ap-guangzhou")
+C = Target("gamma-1250000000", "ap-shanghai")
+
+
+def ports_for(emulator: CIEmulator, store: ObjectStore, webhook: str, **env: str) -> Ports:
+    """Ports over the emulator's one address; ``env`` names the buckets (either form)."""
+    settings = Settings.from_env({
+        "JOBWATCH_CI_ENDPOINT": emulator.url, "TENCENTCLOUD_SECRETID": CREDENTIALS.secret_id,
+        "TENCENTCLOUD_SECRETKEY": CREDENTIALS.secret_key, "JOBWATCH_WEBHOOK_SECRET": SECRET,
+        "JOBWATCH_WEBHOOK_URL": webhook, "JOBWATCH_CALLBACK_ALLOW_NETS": "127.0.0.0/8", **env,
+    })  # fmt: skip
+    clock: Callable[[], datetime] = lambda: datetime.fromtimestamp(emulator.clock(), timezone.utc)  # noqa: E731
+    records = Records(store)
+    guard = AddressGuard(LOCAL)
+    notifier = Dispatcher(records, settings.webhook_secrets, webhooks=WebhookSender(guard), now=clock,
+                          rng=lambda: 0.5)  # fmt: skip
+
+    def one_bucket() -> Any:
+        from jobwatch.ci import CIClient
+
+        return CIClient.from_settings(settings, sleep=lambda s: None)
+
+    return Ports(settings, records, one_bucket, notifier=notifier, clock=clock, guard=guard)
+
+
+def sweep(ports: Ports) -> dict[str, Any]:
+    result = handle(TIMER, CONTEXT, ports=ports)
+    assert "sweepId" in result, result
+    return result
+
+
+def three_buckets(emulator: CIEmulator) -> dict[Target, set[str]]:
+    """Jobs in three buckets of two regions, all ending within a minute."""
+    return {t: {j.job_id for j in emulator.add_bucket(t.bucket, t.region).preload(2 + i, seed=80 + i, duration=(20, 40))}
+            for i, t in enumerate((A, B, C))}  # fmt: skip
+
+
+def terminal_bodies(receiver: Receiver) -> dict[str, dict[str, Any]]:
+    """Each delivered terminal event's body, by job ID."""
+    return {r["payload"]["data"]["jobId"]: r["payload"] for r in receiver.requests
+            if r["payload"]["type"] in ("ci.batchjob.succeeded", "ci.batchjob.failed", "ci.batchjob.cancelled")}  # fmt: skip
+
+
+def run_to_the_end(emulator: CIEmulator, ports: Ports, sweeps: int = 4) -> list[dict[str, Any]]:
+    summaries = [sweep(ports)]
+    for _ in range(sweeps):
+        emulator.clock.advance(30)
+        summaries.append(sweep(ports))
+    return summaries
+
+
+def test_listed_buckets_each_job_in_its_own(emulator: CIEmulator, store: ObjectStore, httpserver: HTTPServer) -> None:
+    """Listed buckets: every job ends with one event carrying its bucket and region, as do records and index lines."""
+    made = three_buckets(emulator)
+    receiver = Receiver(httpserver)
+    ports = ports_for(emulator, store, receiver.url, JOBWATCH_CI_BUCKETS=" ".join(t.key for t in made))
+    summaries = run_to_the_end(emulator, ports)
+    assert set(summaries[0]["targets"]) == {t.key for t in made}
+    assert all(line["ok"] for line in summaries[0]["targets"].values())
+    bodies = terminal_bodies(receiver)
+    assert Counter(receiver.ids()).most_common(1)[0][1] == 1
+    for target, ids in made.items():
+        assert set(bodies) >= ids
+        for job_id in ids:
+            assert (bodies[job_id]["data"]["bucket"], bodies[job_id]["data"]["region"]) == (
+                target.bucket,
+                target.region,
+            )
+            record = ports.records.job(job_id)
+            assert record is not None and (record["bucket"], record["region"]) == (target.bucket, target.region)
+    root = ports.records.load(ROOTS["jobs"])
+    assert root is not None
+    lines = root["head"]["lines"]
+    assert {lines[i]["bucket"] for i in made[C]} == {C.bucket} and {lines[i]["region"] for i in made[C]} == {C.region}
+    assert not emulator.auth_failures
+
+
+def test_discovered_buckets(emulator: CIEmulator, store: ObjectStore, httpserver: HTTPServer) -> None:
+    """discover: finds the buckets of both regions through GET /mediabucket, once per ten minutes, and sweeps them."""
+    made = three_buckets(emulator)
+    receiver = Receiver(httpserver)
+    ports = ports_for(emulator, store, receiver.url, JOBWATCH_CI_BUCKETS="discover:ap-guangzhou,ap-shanghai")
+    summaries = run_to_the_end(emulator, ports)
+    assert set(summaries[0]["targets"]) == {t.key for t in made}
+    assert emulator.served["list_buckets"] == 2  # two regions, discovered once within ten minutes
+    assert set(terminal_bodies(receiver)) == set().union(*made.values())
+
+
+def test_a_failing_bucket_stops_only_itself(emulator: CIEmulator, store: ObjectStore, httpserver: HTTPServer) -> None:
+    """While one bucket refuses every request, the sweep names it and the others' events go out once; when it
+    recovers, its jobs' events go out once too."""
+    made = three_buckets(emulator)
+    receiver = Receiver(httpserver)
+    ports = ports_for(emulator, store, receiver.url, JOBWATCH_CI_BUCKETS=",".join(t.key for t in made))
+    sweep(ports)
+    emulator.bucket_faults[B.bucket] = "AccessDenied"
+    emulator.clock.advance(60)
+    failing = sweep(ports)
+    assert failing["targets"][B.key]["ok"] is False and "AccessDenied" in failing["targets"][B.key]["error"]
+    assert failing["targets"][A.key]["ok"] and failing["targets"][C.key]["ok"]
+    assert any(e.startswith(B.key) for e in failing["errors"])
+    emulator.clock.advance(30)
+    sweep(ports)
+    assert set(terminal_bodies(receiver)) == made[A] | made[C]
+    del emulator.bucket_faults[B.bucket]
+    emulator.clock.advance(30)
+    healed = sweep(ports)
+    assert healed["targets"][B.key]["ok"]
+    assert set(terminal_bodies(receiver)) == set().union(*made.values())
+    assert max(receiver.ids().values()) == 1
+
+
+def test_switch_from_one_bucket(emulator: CIEmulator, store: ObjectStore, httpserver: HTTPServer) -> None:
+    """A store the one-bucket form wrote, switched to a list holding its bucket: its jobs that ended in between are
+    told once, none twice, and the history goes on; the bucket added takes its first look without telling."""
+    made = three_buckets(emulator)
+    receiver = Receiver(httpserver)
+    one = ports_for(emulator, store, receiver.url, JOBWATCH_CI_BUCKET=A.bucket, JOBWATCH_CI_REGION=A.region)
+    sweep(one)
+    emulator.clock.advance(25)
+    sweep(one)
+    told_before = set(terminal_bodies(receiver))
+    assert told_before < made[A]  # some of A's jobs ended under the one-bucket form, not all
+    emulator.clock.advance(60)  # the rest end between the two forms
+    many = ports_for(emulator, store, receiver.url, JOBWATCH_CI_BUCKETS=f"{A.key},{C.key}")
+    run_to_the_end(emulator, many, 2)
+    bodies = terminal_bodies(receiver)
+    assert set(bodies) == made[A]  # C's jobs had ended before its first sweep, which takes a new bucket as it is
+    assert max(receiver.ids().values()) == 1 and len(receiver.requests) == len(receiver.ids())
+    for job_id in made[A]:
+        record = many.records.job(job_id)
+        assert record is not None and record["history"][0]["state"] in ("Submitted", "Running")
