@@ -69,13 +69,15 @@ def live_jobs(ports: Ports, request: Request, deadline: Deadline) -> dict[str, A
     ids = request.params["jobIds"].split(",")
     if len(ids) > MAX_IDS:
         raise _bad(f"at most {MAX_IDS} job IDs at once")
-    return respond(200, service.describe(ports, [checked_job_id(i) for i in ids], deadline))
+    place = (request.query.get("bucket", ""), request.query.get("region", ""))
+    return respond(200, service.describe(ports, [checked_job_id(i) for i in ids], deadline, *place))
 
 
 def stored_jobs(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
     query = request.query
     filters = (query.get("state", ""), query.get("type", ""), _limit(query), query.get("cursor", ""))
-    page = service.list_jobs(ports, *filters, search=query.get("search", ""))
+    page = service.list_jobs(ports, *filters, search=query.get("search", ""), bucket=query.get("bucket", ""),
+                             region=query.get("region", ""))  # fmt: skip
     return respond(200, page)
 
 
@@ -120,6 +122,10 @@ def replay_event(ports: Ports, request: Request, deadline: Deadline) -> dict[str
     event_id = checked_event_id(request.params["eventId"])
     result = service.replay(ports, event_id)
     return respond(202, {"eventId": event_id, "status": result["status"]})
+
+
+def list_targets(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
+    return respond(200, service.targets(ports))
 
 
 def sweep_now(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
@@ -168,6 +174,7 @@ ROUTES = (
     Route("DELETE", "/watches/{jobId}", remove_watch),
     Route("GET", "/events", list_events),
     Route("POST", "/events/{eventId}/replay", replay_event),
+    Route("GET", "/targets", list_targets),
     Route("POST", "/sweep", sweep_now),
     Route("POST", "/ci-callback", ci_callback),
 )

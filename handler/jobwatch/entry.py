@@ -91,7 +91,8 @@ def _action(event: dict[str, Any], ports: Ports, deadline: Deadline) -> dict[str
     if action == "sweep":
         return service.run_sweep(ports, deadline)
     if action == "describe":
-        return {"ok": True, **service.describe(ports, event.get("jobIds"), deadline)}
+        return {"ok": True, **service.describe(ports, event.get("jobIds"), deadline, event.get("bucket", ""),
+                                               event.get("region", ""))}  # fmt: skip
     if action == "watch":
         watch, created = service.watch(ports, event)
         return {"ok": True, "created": created, "watch": watch}

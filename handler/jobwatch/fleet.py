@@ -28,13 +28,13 @@ from .config import Settings
 from .deadline import Deadline
 from .errors import JobwatchError
 from .leavers import unpack_known
+from .placement import DISCOVERY_KEY
 from .records import Records, dumps
 from .sweep import CISource, Notifier, Part, Sweeper, _Work
 from .targets import Target, parse_key, region_host
 
 log = logging.getLogger("jobwatch.fleet")
 
-DISCOVERY_KEY = "sweeps/discovery.json"
 DISCOVER_EVERY = timedelta(minutes=10)
 PARALLEL = 8  # targets looked at side by side (each paces its own requests)
 FIGURES = ("jobsSeen", "transitions", "recordsWritten", "eventsEmitted", "activeJobs")
@@ -87,13 +87,20 @@ class Fleet:
         self.now = now
         self.margin = margin
 
-    def run(self, deadline: Deadline) -> dict[str, Any]:
+    def run(self, deadline: Deadline, extra_ids: Sequence[str] = ()) -> dict[str, Any]:
+        """One sweep over every target; ``extra_ids`` (batch jobs a CI callback named) go to the target whose
+        record names them (one not recorded yet is found by its bucket's listing)."""
         latest = self.records.latest_summary() or {}
         targets, found = self.targets(latest, deadline)
         looks = self._looks(targets, latest)
         sent_before = _Clients([look.sweeper.ci for look in looks]).requests_sent
+        extra: dict[Target, list[str]] = {}
+        for job_id in extra_ids:
+            whose = self._owner({}, job_id, targets, recorded_only=True)
+            if whose is not None:
+                extra.setdefault(whose, []).append(job_id)
         with ThreadPoolExecutor(min(PARALLEL, max(1, len(looks))), thread_name_prefix="target") as pool:
-            list(pool.map(lambda look: self._look(look, deadline), looks))
+            list(pool.map(lambda look: self._look(look, deadline, extra.get(look.target, [])), looks))
         summary = self._combine(looks, found)
         host = Sweeper(self.settings, _Clients([look.sweeper.ci for look in looks]), self.records,  # type: ignore[arg-type]
                        notifier=self.notifier, now=self.now, margin=self.margin)  # fmt: skip
@@ -186,9 +193,12 @@ class Fleet:
             return latest
         return {}
 
-    def _owner(self, watch: dict[str, Any], job_id: str, targets: list[Target]) -> Target | None:
+    def _owner(
+        self, watch: dict[str, Any], job_id: str, targets: list[Target], recorded_only: bool = False
+    ) -> Target | None:
         """Whose job this is when no target knows it active: the watch's bucket, else the record's, else the
-        first target's (what the one-bucket form wrote). None when it is a bucket no longer watched."""
+        first target's (what the one-bucket form wrote; with ``recorded_only``, none). None when it is a bucket no
+        longer watched."""
         where = watch if watch.get("bucket") else None
         if where is None:
             try:
@@ -196,7 +206,7 @@ class Fleet:
             except JobwatchError:
                 where = None
         if not where or not where.get("bucket"):
-            return targets[0]
+            return None if recorded_only and not where else targets[0]
         for target in targets:
             if target.matches(where.get("bucket"), where.get("region")):
                 return target
@@ -204,10 +214,10 @@ class Fleet:
 
     # --- one target ---------------------------------------------------------------------------
 
-    def _look(self, look: _Look, deadline: Deadline) -> None:
+    def _look(self, look: _Look, deadline: Deadline, extra_ids: list[str]) -> None:
         """One target's part; its state is stored at once (before the deliveries), unless nothing changed."""
         try:
-            look.work, look.summary = look.sweeper.look(deadline)
+            look.work, look.summary = look.sweeper.look(deadline, extra_ids)
         except JobwatchError as exc:
             look.error = f"{exc.code}: {exc}"
             log.warning("target %s failed: %s", look.target.key, exc)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import cursors, logs, reads, watches
+from . import cursors, logs, placement, reads, watches
 from .book import Key
 from .config import Settings
 from .deadline import Deadline
@@ -25,6 +25,7 @@ from .overview import Overview
 from .records import Records
 from .store import open_store
 from .sweep import CISource, Notifier, Sweeper
+from .targets import Target
 
 MAX_DESCRIBE_IDS = 100
 SCAN_LIMIT = 1000  # stored documents read per page at most, however selective the filters
@@ -124,7 +125,7 @@ def run_sweep(ports: Ports, deadline: Deadline, extra_ids: tuple[str, ...] = ())
     if ports.settings.many:
         fleet = Fleet(ports.settings, ports.records, ports.ci_host, notifier=ports.notifier, now=ports.clock,
                       margin=margin)  # fmt: skip
-        summary = fleet.run(deadline)
+        summary = fleet.run(deadline, extra_ids)
     else:
         if not ports.settings.ci_bucket and not ports.settings.ci_endpoint:
             raise ConfigError("JOBWATCH_CI_BUCKET", "required for a sweep")
@@ -135,6 +136,15 @@ def run_sweep(ports: Ports, deadline: Deadline, extra_ids: tuple[str, ...] = ())
               "retentionCursor", "listEdges")  # fmt: skip
     public = {k: v for k, v in summary.items() if k not in hidden}
     return {"ok": not summary["errors"], **public}
+
+
+def targets(ports: Ports) -> dict[str, Any]:
+    """The watched buckets as the last sweep found them (``bucket@region`` → ok, first error, active jobs)."""
+    latest = ports.records.latest_summary() or {}
+    found = latest.get("targets")
+    found = found if isinstance(found, dict) else {}
+    watched = {t.key: {"ok": None, "error": None, "jobs": 0} for t in placement.watched(ports.settings, ports.records)}
+    return {"targets": {**watched, **found}, "sweptAt": latest.get("startedAt"), "many": ports.settings.many}
 
 
 def replay(ports: Ports, event_id: str) -> dict[str, Any]:
@@ -149,18 +159,37 @@ def replay(ports: Ports, event_id: str) -> dict[str, Any]:
     return event
 
 
-def describe(ports: Ports, job_ids: object, deadline: Deadline) -> dict[str, Any]:
-    """Live status from CI for 1-100 jobs."""
+def describe(
+    ports: Ports, job_ids: object, deadline: Deadline, bucket: object = "", region: object = ""
+) -> dict[str, Any]:
+    """Live status from CI for 1-100 jobs; with many buckets, each asked of its own (see ``placement``)."""
     if not isinstance(job_ids, list) or not 1 <= len(job_ids) <= MAX_DESCRIBE_IDS:
         raise InvalidInputError(f"jobIds must be a list of 1-{MAX_DESCRIBE_IDS} job IDs")
     ids = [checked_job_id(i) for i in job_ids]
-    result = ports.ci.describe(ids, deadline=deadline)
-    return {"jobs": [j.to_dict() for j in result.jobs], "nonExistJobIds": list(result.non_exist_job_ids)}
+    place = placement.checked_place(bucket, region)
+    if not ports.settings.many:
+        result = ports.ci.describe(ids, deadline=deadline)
+        return {"jobs": [j.to_dict() for j in result.jobs], "nonExistJobIds": list(result.non_exist_job_ids)}
+    groups: dict[Target, list[str]] = {}
+    for job_id in ids:
+        groups.setdefault(placement.target_for(ports.settings, ports.records, job_id, *place), []).append(job_id)
+    jobs: list[dict[str, Any]] = []
+    missing: list[str] = []
+    for target, group in groups.items():
+        result = ports.ci_host(target.host).describe(group, deadline=deadline)
+        jobs += [{**j.to_dict(), "bucket": target.bucket, "region": target.region} for j in result.jobs]
+        missing += result.non_exist_job_ids
+    return {"jobs": jobs, "nonExistJobIds": missing}
 
 
 def watch(ports: Ports, request: object) -> tuple[dict[str, Any], bool]:
-    """Register a watch; (the watch as answers show it, created)."""
-    found, created = watches.register(ports.records, request, ports.clock(), ports.settings, ports.guard)
+    """Register a watch; (the watch as answers show it, created). With many buckets the watch names its job's."""
+    target = None
+    if ports.settings.many and isinstance(request, dict):
+        place = placement.checked_place(request.get("bucket"), request.get("region"))
+        target = placement.target_for(ports.settings, ports.records, checked_job_id(request.get("jobId"), "jobId"),
+                                      *place)  # fmt: skip
+    found, created = watches.register(ports.records, request, ports.clock(), ports.settings, ports.guard, target)
     return watches.public_watch(found), created
 
 
@@ -255,9 +284,22 @@ def _from_index(
     return items, None
 
 
-def list_jobs(ports: Ports, state: str, kind: str, limit: int, cursor: str, search: str = "") -> dict[str, Any]:
-    """Jobs newest first, filtered by state, type and a search of ID or name, with the counts by state: from the
-    jobs index (its root, then a page at a time) when the sweeps have built it, else from the records themselves."""
+def list_jobs(
+    ports: Ports, state: str, kind: str, limit: int, cursor: str, search: str = "", bucket: str = "", region: str = ""
+) -> dict[str, Any]:
+    """Jobs newest first, filtered by state, type, bucket, region and a search of ID or name, with the counts by
+    state: from the jobs index (its root, then a page at a time) when the sweeps have built it, else from the records
+    themselves. A line without a bucket (written by the one-bucket form) is the first target's."""
+    bucket, region = placement.checked_place(bucket, region)
+    default = placement.default_bucket(ports.settings, ports.records) if bucket or region else ""
+
+    def placed(line: dict[str, Any]) -> bool:
+        if not bucket and not region:
+            return True
+        if line.get("bucket"):
+            return (not bucket or line["bucket"] == bucket) and (not region or line.get("region") == region)
+        return (not bucket or bucket == default) and not region
+
     if state and state not in JOB_STATES:
         raise InvalidInputError(f"state must be one of {', '.join(JOB_STATES)}")
     if kind and kind not in ("Workflow", "Job"):
@@ -271,19 +313,22 @@ def list_jobs(ports: Ports, state: str, kind: str, limit: int, cursor: str, sear
         def wanted(line: dict[str, Any]) -> bool:
             return (not state or line.get("state") == state) and (not kind or line.get("type") == kind) and (
                 not needle or needle in str(line.get("jobId", "")).lower()
-                or needle in str(line.get("name", "")).lower())  # fmt: skip
+                or needle in str(line.get("name", "")).lower()) and placed(line)  # fmt: skip
 
         items, following = _retrying(lambda r: _from_index(ports, r, cursor, limit, wanted,
                                                            (state,) if state else ()), root, ports, "jobs")  # fmt: skip
         counts = dict(root.get("counts") or {})
-        total = counts.get(state, 0) if state and not kind and not search else None
-        if not state and not kind and not search:
+        narrowed = kind or search or bucket or region
+        total = counts.get(state, 0) if state and not narrowed else None
+        if not state and not narrowed:
             total = sum(counts.values())
         return {"jobs": items, "nextCursor": following, "counts": counts,
                 **({"total": total} if total is not None else {})}  # fmt: skip
 
     def keep(record: dict[str, Any]) -> bool:
-        return (not state or record.get("state") == state) and (not kind or record.get("type") == kind)
+        return (
+            (not state or record.get("state") == state) and (not kind or record.get("type") == kind) and placed(record)
+        )
 
     items, after = _page(ports, "jobs/", limit, cursor, keep, lambda r: {k: v for k, v in r.items() if k != "raw"})
     return {"jobs": items, "nextCursor": after}

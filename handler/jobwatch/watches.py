@@ -12,6 +12,7 @@ from .events import public_url
 from .ids import checked_job_id
 from .notify.guard import AddressGuard
 from .records import Records
+from .targets import Target
 
 MAX_METADATA_BYTES = 4096
 FIELDS = ("jobId", "callbackUrl", "chainFunction", "metadata")
@@ -21,7 +22,7 @@ def validate(request: object) -> dict[str, Any]:
     """The registration's fields, checked; raises ``InvalidInputError`` naming the bad field."""
     if not isinstance(request, dict):
         raise InvalidInputError("a watch is a JSON object with jobId")
-    unknown = sorted(set(request) - set(FIELDS) - {"action"})
+    unknown = sorted(set(request) - set(FIELDS) - {"action", "bucket", "region"})
     if unknown:
         raise InvalidInputError(f"unknown field(s): {', '.join(unknown)}")
     job_id = checked_job_id(request.get("jobId"), "jobId")
@@ -56,13 +57,21 @@ def public_watch(watch: dict[str, Any]) -> dict[str, Any]:
 
 
 def register(
-    records: Records, request: object, now: datetime, settings: Settings, guard: AddressGuard
+    records: Records,
+    request: object,
+    now: datetime,
+    settings: Settings,
+    guard: AddressGuard,
+    target: Target | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """Store a watch; returns (watch, created). Registering the same fields again changes nothing.
+    """Store a watch; returns (watch, created). Registering the same fields again changes nothing. With many buckets,
+    ``target`` is the job's bucket, which the watch keeps.
 
     A callbackUrl goes through the SSRF guard now (and again at every delivery); a refused one is not stored.
     """
     fields = validate(request)
+    if target is not None:
+        fields.update(bucket=target.bucket, region=target.region)
     if fields["callbackUrl"] is not None:
         guard.check(fields["callbackUrl"])
         if not settings.webhook_secrets:

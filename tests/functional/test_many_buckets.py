@@ -4,6 +4,7 @@ and stops nothing else; a store the one-bucket form wrote goes on after the swit
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -19,6 +20,7 @@ from jobwatch.overview import ROOTS
 from jobwatch.records import Records
 from jobwatch.store import ObjectStore
 from jobwatch.targets import Target
+from tests.functional.apitools import TOKEN, call
 from tests.functional.conftest import CREDENTIALS
 from tests.functional.test_delivery import CONTEXT, LOCAL, SECRET, TIMER, Receiver
 
@@ -158,3 +160,36 @@ def test_switch_from_one_bucket(emulator: CIEmulator, store: ObjectStore, httpse
     for job_id in made[A]:
         record = many.records.job(job_id)
         assert record is not None and record["history"][0]["state"] in ("Submitted", "Running")
+
+
+def test_api_by_bucket(emulator: CIEmulator, store: ObjectStore, httpserver: HTTPServer) -> None:
+    """GET /jobs filters by bucket and region; live reads and watches find a recorded job's bucket from its record,
+    take bucket for a job not seen yet, and answer 400 naming the choices when it is ambiguous."""
+    made = three_buckets(emulator)
+    receiver = Receiver(httpserver)
+    keys = ",".join(t.key for t in made)
+    ports = ports_for(emulator, store, receiver.url, JOBWATCH_CI_BUCKETS=keys, JOBWATCH_API_TOKEN=TOKEN)
+    sweep(ports)
+    for target, ids in made.items():
+        status, page, _ = call(ports, "GET", "/jobs", query={"bucket": target.bucket, "limit": "100"})
+        assert status == 200 and {j["jobId"] for j in page["jobs"]} == ids
+    _, shanghai, _ = call(ports, "GET", "/jobs", query={"region": "ap-shanghai", "limit": "100"})
+    assert {j["jobId"] for j in shanghai["jobs"]} == made[C]
+    assert call(ports, "GET", "/jobs", query={"bucket": "../x"})[0] == 400
+    one_of_each = [sorted(ids)[0] for ids in made.values()]
+    status, live, _ = call(ports, "GET", f"/jobs/{','.join(one_of_each)}")
+    assert status == 200 and {(j["jobId"], j["bucket"]) for j in live["jobs"]} == {
+        (sorted(ids)[0], t.bucket) for t, ids in made.items()
+    }
+    (later,) = emulator.add_bucket("delta-1250000000", "ap-shanghai").preload(1, seed=90)
+    emulator.buckets[C.host][2].add(later)  # a job C has, no sweep has seen yet
+    status, error, _ = call(ports, "GET", f"/jobs/{later.job_id}")
+    assert status == 400 and all(t.key in error["error"]["message"] for t in made)
+    status, live, _ = call(ports, "GET", f"/jobs/{later.job_id}", query={"bucket": C.bucket})
+    assert status == 200 and live["jobs"][0]["jobId"] == later.job_id and live["jobs"][0]["region"] == C.region
+    status, other, _ = call(ports, "GET", f"/jobs/{later.job_id}", query={"bucket": "delta-1250000000"})
+    assert status == 400 and "not a watched bucket" in other["error"]["message"]
+    status, watch, _ = call(ports, "POST", "/watches", body=json.dumps({"jobId": later.job_id, "bucket": C.bucket}))
+    assert status in (200, 201) and (watch["watch"]["bucket"], watch["watch"]["region"]) == (C.bucket, C.region)
+    described = handle({"action": "describe", "jobIds": [later.job_id], "bucket": C.bucket}, CONTEXT, ports=ports)
+    assert described["ok"] and described["jobs"][0]["bucket"] == C.bucket

@@ -231,3 +231,40 @@ def test_keyboard_reaches_the_controls(browser: WebDriver, site: tuple[Ports, st
         active = browser.switch_to.active_element
         reached.add(active.get_attribute("id") or active.get_attribute("href") or active.tag_name)
     assert "pause" in reached and any("#/job/" in str(r) for r in reached)
+
+
+@pytest.fixture
+def buckets_site(emulator: CIEmulator, tmp_path: Path) -> Iterator[tuple[Ports, str]]:
+    """Three buckets in two regions, one of them refusing every request since the last sweep."""
+    from jobwatch.store import FileStore
+    from tests.functional.test_many_buckets import B, ports_for, three_buckets
+
+    made = three_buckets(emulator)
+    ports = ports_for(emulator, FileStore(tmp_path / "store"), "https://hooks.example.com/x",
+                      JOBWATCH_CI_BUCKETS=",".join(t.key for t in made), JOBWATCH_API_TOKEN=TOKEN)  # fmt: skip
+    handle({"action": "sweep"}, {}, ports=ports)
+    emulator.bucket_faults[B.bucket] = "AccessDenied"
+    emulator.clock.advance(10)
+    handle({"action": "sweep"}, {}, ports=ports)
+    with serve(ports, "functionurl") as served:
+        yield ports, served.url
+
+
+def test_buckets_column_filter_and_failing_bucket(browser: WebDriver, buckets_site: tuple[Ports, str]) -> None:
+    """Each row names its job's bucket; the failing bucket is marked; the bucket filter shows only its jobs."""
+    from selenium.webdriver.support.ui import Select
+
+    from tests.functional.test_many_buckets import B, C
+
+    ports, url = buckets_site
+    sign_in(browser, url)
+    rows = job_rows(browser)
+    assert rows and all(row.get_attribute("data-bucket") == ports.records.job(i)["bucket"] for i, row in rows.items())  # type: ignore[index]
+    failing = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#target-counts [data-ok="false"]'))
+    assert [chip.get_attribute("data-target") for chip in failing] == [B.key]
+    Select(browser.find_element(By.ID, "target-filter")).select_by_value(C.key)
+    browser.find_element(By.CSS_SELECTOR, '#filters button[type="submit"]').click()
+    wait(browser, lambda d: {r.get_attribute("data-bucket") for r in d.find_elements(By.CSS_SELECTOR, "tr[data-job-id]")}
+         == {C.bucket})  # fmt: skip
+    shown = {r.get_attribute("data-job-id") for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-job-id]")}
+    assert shown == {i for i in stored_ids(ports.records, "jobs") if ports.records.job(i)["bucket"] == C.bucket}  # type: ignore[index]

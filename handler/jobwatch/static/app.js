@@ -101,21 +101,43 @@ function chips(container, counts, order) {
   }
 }
 
+// The watched buckets: a chip each (active jobs), a failing one marked with its error; the filter's choices.
+function showTargets(found) {
+  const entries = Object.entries((found && found.targets) || {}).sort(([a], [b]) => a.localeCompare(b));
+  const box = $("target-counts");
+  box.replaceChildren();
+  box.hidden = entries.length < 2 && entries.every(([, t]) => t.ok !== false);
+  for (const [key, target] of entries) {
+    const bad = target.ok === false;
+    box.append(el("span", { class: bad ? "chip bad" : "chip", "data-target": key, "data-ok": String(target.ok),
+      title: bad ? key + ": " + (target.error || "failing") : key + ": " + target.jobs + " active" },
+      key, el("strong", { text: bad ? "failing" : String(target.jobs || 0) })));
+  }
+  const select = $("target-filter");
+  const chosen = state.filters.bucket ? state.filters.bucket + "@" + (state.filters.region || "") : "";
+  select.replaceChildren(el("option", { value: "", text: "any" }),
+    ...entries.map(([key]) => el("option", { value: key, text: key, selected: key === chosen })));
+  select.closest("label").hidden = entries.length < 2;
+}
+
 // --- views -------------------------------------------------------------------------------------
 
 async function showJobs() {
   const query = new URLSearchParams({ limit: PAGE, ...state.filters });
   const cursor = state.cursors[state.page];
   if (cursor) query.set("cursor", cursor);
-  const [jobs, events] = await Promise.all([call("jobs?" + query), call("events?status=failed&limit=1")]);
+  const [jobs, events, targets] = await Promise.all([call("jobs?" + query), call("events?status=failed&limit=1"),
+    call("targets")]);
   chips($("job-counts"), jobs.counts, ["Submitted", "Running", "Pause", "Success", "Failed", "Cancel"]);
   chips($("event-counts"), events.counts, ["pending", "delivered", "failed"]);
+  showTargets(targets);
   const body = $("jobs-table").tBodies[0];
   body.replaceChildren();
   for (const job of jobs.jobs) {
     const link = el("a", { href: "#/job/" + encodeURIComponent(job.jobId), class: "mono", text: job.jobId });
-    body.append(el("tr", { "data-job-id": job.jobId, "data-state": job.state },
+    body.append(el("tr", { "data-job-id": job.jobId, "data-state": job.state, "data-bucket": job.bucket || "" },
       el("td", {}, link, el("div", { class: "bar-label", text: `${job.name || ""} · ${job.type || ""}` })),
+      el("td", { class: "mono", title: job.region || "", text: job.bucket || "—" }),
       el("td", {}, badge(job.state)),
       el("td", {}, progress(job.objects)),
       el("td", {}, when(job.creationTime)),
@@ -285,7 +307,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("filters").addEventListener("submit", (event) => {
     event.preventDefault();
     const data = new FormData(event.target);
-    state.filters = Object.fromEntries([...data.entries()].filter(([, v]) => v));
+    const { target, ...rest } = Object.fromEntries([...data.entries()].filter(([, v]) => v));
+    state.filters = rest;
+    if (target) [state.filters.bucket, state.filters.region] = target.split("@");
     state.cursors = [""]; state.page = 0;
     render();
   });
