@@ -3,6 +3,11 @@
 
 Point the function at it with ``JOBWATCH_SCF_ENDPOINT=http://127.0.0.1:<port>`` (as ``JOBWATCH_CI_ENDPOINT`` points
 it at the CI emulator).
+
+A function given in ``workers`` (with the environment it runs in) is run for real on an asynchronous invocation, as
+SCF runs it: ``main_handler`` in a process of its own (``devkit.scfworker``), at most ``concurrency`` at once (the
+rest wait, as SCF holds events over its concurrency), and a run that dies (a crash, a kill) is run again, at most
+``retries`` times, as SCF retries an asynchronous invocation that failed.
 """
 
 from __future__ import annotations
@@ -10,6 +15,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -17,6 +26,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from devkit.localserver import LocalServer
@@ -24,6 +34,18 @@ from devkit.localserver import LocalServer
 from .server import TEST_SECRET_ID, TEST_SECRET_KEY
 
 MAX_ASYNC_EVENT = 128 * 1024
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Run:
+    """One attempt of an asynchronous invocation in a worker process."""
+
+    request_id: str
+    attempt: int
+    returncode: int | None = None
+    answer: Any = None
+    killed: bool = False
 
 
 @dataclass
@@ -47,11 +69,74 @@ class SCFEmulator(LocalServer):
     invocations: list[Invocation] = field(default_factory=list)
     faults: deque[str] = field(default_factory=deque)
     auth_failures: int = 0
+    workers: dict[str, dict[str, str]] = field(default_factory=dict)  # namespace/name → its environment
+    concurrency: int = 4
+    retries: int = 2
+    retry_delay: float = 0.5  # SCF waits a minute or two; tests cannot
+    time_limit_ms: int = 30_000
+    kill_after: deque[float] = field(default_factory=deque)  # seconds after which each next run is killed
+    runs: list[Run] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max(1, self.concurrency))
+        self._pending = 0
+        self._idle = threading.Condition(self._lock)
+
+    def run_async(self, function: str, event: str) -> None:
+        """Run an asynchronous invocation of a worker function: in a thread that waits for a slot."""
+        with self._lock:
+            self._pending += 1
+        threading.Thread(target=self._attempts, args=(function, event), daemon=True).start()
+
+    def wait_idle(self, timeout: float = 120.0) -> bool:
+        """Block until every asynchronous invocation has run (True), or ``timeout`` passed (False)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def _attempts(self, function: str, event: str) -> None:
+        request_id = str(uuid.uuid4())
+        try:
+            for attempt in range(1, self.retries + 2):
+                run = Run(request_id, attempt)
+                with self._slots:
+                    self._run_once(function, event, run)
+                with self._lock:
+                    self.runs.append(run)
+                if run.returncode == 0:
+                    return
+                time.sleep(self.retry_delay)
+        finally:
+            with self._idle:
+                self._pending -= 1
+                self._idle.notify_all()
+
+    def _run_once(self, function: str, event: str, run: Run) -> None:
+        namespace, name = function.split("/", 1)
+        env = {**self.workers[function], "SCF_FUNCTIONNAME": name, "SCF_NAMESPACE": namespace,
+               "SCF_WORKER_REQUEST_ID": run.request_id, "SCF_WORKER_TIME_LIMIT_MS": str(self.time_limit_ms),
+               "PYTHONPATH": f"{ROOT / 'handler'}{os.pathsep}{ROOT}"}  # fmt: skip
+        with self._lock:
+            kill_after = self.kill_after.popleft() if self.kill_after else None
+        process = subprocess.Popen([sys.executable, "-m", "devkit.scfworker"], cwd=ROOT, env=env, text=True,
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        try:
+            out, _ = process.communicate(
+                event, timeout=kill_after if kill_after is not None else self.time_limit_ms / 1000 + 30
+            )
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+            process.communicate()
+            run.killed = True
+            out = ""
+        run.returncode = process.returncode
+        if out.strip():
+            try:
+                run.answer = json.loads(out.strip().splitlines()[-1]).get("answer")
+            except ValueError:
+                run.answer = out[-500:]
 
     def answer(self, headers: dict[str, str], body: bytes, host: str) -> tuple[int, dict[str, Any]]:
         """(HTTP status, JSON answer) for one API request."""
@@ -81,12 +166,14 @@ class SCFEmulator(LocalServer):
         namespace = request.get("Namespace") or "default"
         name = request.get("FunctionName") or ""
         context = request.get("ClientContext") or ""
-        if f"{namespace}/{name}" not in self.functions:
+        if f"{namespace}/{name}" not in self.functions and f"{namespace}/{name}" not in self.workers:
             return error("ResourceNotFound.Function", f"function {namespace}/{name} does not exist")
         if request.get("InvocationType") == "Event" and len(context.encode()) > MAX_ASYNC_EVENT:
             return error("InvalidParameterValue.ClientContext", "an async event is at most 128 KB")
         with self._lock:
             self.invocations.append(Invocation(name, namespace, str(request.get("InvocationType")), context))
+        if f"{namespace}/{name}" in self.workers and request.get("InvocationType") == "Event":
+            self.run_async(f"{namespace}/{name}", context)
         result = {"FunctionRequestId": str(uuid.uuid4()), "InvokeResult": 0, "RetMsg": "", "Duration": 0, "MemUsage": 0}
         return 200, {"Response": {"Result": result, "RequestId": request_id}}
 

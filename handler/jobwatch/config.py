@@ -68,6 +68,9 @@ class Settings:
     ci_targets: tuple[Target, ...] = ()
     discover_regions: tuple[str, ...] = ()
     fanout: str = "auto"
+    # the function itself (SCF sets both): a sweep with more work than it can finish invokes it for shards
+    function_name: str | None = None
+    function_namespace: str = "default"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -106,6 +109,10 @@ class Settings:
             ci_targets=targets,
             discover_regions=regions,
             fanout=_choice(env, "JOBWATCH_FANOUT", FANOUT_CHOICES),
+            function_name=env.get("SCF_FUNCTIONNAME")
+            if FUNCTION_RE.fullmatch(env.get("SCF_FUNCTIONNAME", ""))
+            else None,
+            function_namespace=env.get("SCF_NAMESPACE") or "default",
         )
 
     @property

@@ -23,7 +23,7 @@ __all__ = ["ACTIONS", "Ports", "handle", "load_ports"]
 
 log = logging.getLogger("jobwatch")
 
-ACTIONS = ("sweep", "describe", "watch", "unwatch", "replay", "record", "objects", "report")
+ACTIONS = ("sweep", "describe", "watch", "unwatch", "replay", "record", "objects", "report", "work")
 
 
 def handle(
@@ -90,6 +90,8 @@ def _action(event: dict[str, Any], ports: Ports, deadline: Deadline) -> dict[str
     action = event.get("action")
     if action == "sweep":
         return service.run_sweep(ports, deadline)
+    if action == "work":
+        return service.run_work(ports, event.get("shard"), deadline)
     if action == "describe":
         return {"ok": True, **service.describe(ports, event.get("jobIds"), deadline, event.get("bucket", ""),
                                                event.get("region", ""))}  # fmt: skip

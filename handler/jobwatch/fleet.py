@@ -15,6 +15,7 @@ own, side by side; then, once for the store, retention, redaction, deliveries, t
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -23,11 +24,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from . import times
+from . import placement, shards, times
 from .config import Settings
 from .deadline import Deadline
 from .errors import JobwatchError
 from .leavers import unpack_known
+from .notify.webhook import AttemptResult
 from .placement import DISCOVERY_KEY
 from .records import Records, dumps
 from .sweep import CISource, Notifier, Part, Sweeper, _Work
@@ -36,7 +38,8 @@ from .targets import Target, parse_key, region_host
 log = logging.getLogger("jobwatch.fleet")
 
 DISCOVER_EVERY = timedelta(minutes=10)
-PARALLEL = 8  # targets looked at side by side (each paces its own requests)
+PARALLEL = shards.PARALLEL  # targets looked at side by side (each paces its own requests)
+SHARDS = "sweeps/shards/"  # what each shard did, until the next sweep's summary takes it in
 FIGURES = ("jobsSeen", "transitions", "recordsWritten", "eventsEmitted", "activeJobs")
 
 
@@ -65,10 +68,15 @@ class _Look:
     work: _Work | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    busy: bool = False  # another invocation holds the target: it is that one's this time
+
+
+class Invoker(Protocol):
+    def invoke(self, function: str, body: bytes, deadline: Deadline) -> AttemptResult: ...
 
 
 class Fleet:
-    """One sweep over every target; construct per invocation, ``run(deadline)`` once."""
+    """One sweep over every target (``run``), or one shard of one (``work``); construct per invocation."""
 
     def __init__(
         self,
@@ -79,6 +87,7 @@ class Fleet:
         notifier: Notifier | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         margin: float = 3.0,
+        invoker: Invoker | None = None,
     ) -> None:
         self.settings = settings
         self.records = records
@@ -86,34 +95,120 @@ class Fleet:
         self.notifier = notifier
         self.now = now
         self.margin = margin
+        self.invoker = invoker  # the function invoking itself for shards (None: no fan-out)
 
     def run(self, deadline: Deadline, extra_ids: Sequence[str] = ()) -> dict[str, Any]:
         """One sweep over every target; ``extra_ids`` (batch jobs a CI callback named) go to the target whose
-        record names them (one not recorded yet is found by its bucket's listing)."""
+        record names them (one not recorded yet is found by its bucket's listing). With more targets than the
+        invocation can look at in time, the rest go to shards, and the results of earlier shards join the summary."""
         latest = self.records.latest_summary() or {}
         targets, found = self.targets(latest, deadline)
-        looks = self._looks(targets, latest)
-        sent_before = _Clients([look.sweeper.ci for look in looks]).requests_sent
+        prevs = {t: self._prev(t, latest, targets[0]) for t in targets} if targets else {}
+        shares = self._route(targets, prevs)
+        sweep_id = uuid.uuid4().hex[:12]
+        kept, handed = targets, list[shards.Shard]()
+        if self._fans_out(targets):
+            costs = {t: float(p["lookSeconds"]) for t, p in prevs.items() if isinstance(p.get("lookSeconds"), float)}
+            kept, handed = shards.plan(targets, costs, deadline.remaining() / 2, shares, sweep_id)
+        failed = self._hand_out(handed, deadline)
         extra: dict[Target, list[str]] = {}
         for job_id in extra_ids:
             whose = self._owner({}, job_id, targets, recorded_only=True)
-            if whose is not None:
+            if whose in kept:
                 extra.setdefault(whose, []).append(job_id)
-        with ThreadPoolExecutor(min(PARALLEL, max(1, len(looks))), thread_name_prefix="target") as pool:
-            list(pool.map(lambda look: self._look(look, deadline, extra.get(look.target, [])), looks))
-        summary = self._combine(looks, found)
-        host = Sweeper(self.settings, _Clients([look.sweeper.ci for look in looks]), self.records,  # type: ignore[arg-type]
-                       notifier=self.notifier, now=self.now, margin=self.margin)  # fmt: skip
+        looks = [self._sweeper(t, prevs[t], shares[t]) for t in kept]
+        summary, work = self._look_all(looks, deadline, extra, latest)
+        summary["sweepId"] = sweep_id
+        summary["errors"] += failed
+        if not targets:
+            summary["errors"].append("NoTargets: no bucket to watch (discovery listed none)")
+        if found:
+            summary["discovery"] = found
+            summary["errors"] += [f"discovery of {r}: {e}" for r, e in (found.get("errors") or {}).items()]
+        if handed:
+            summary["fanout"] = {"shards": len(handed), "targets": sum(len(s.targets) for s in handed),
+                                 "failed": len(failed)}  # fmt: skip
+            for shard in handed:
+                for target in shard.targets:
+                    summary["targets"][target.key] = {**_line(prevs[target]), "shard": shard.id}
+        self._gather(summary)
+        host = self._host(looks)
         host.upkeep(summary, latest, deadline)
-        work = _Work(started=datetime.fromisoformat(summary["startedAt"]), sent_before=sent_before, prev=latest,
-                     known={}, stuck_reported=set(), prev_born={}, watches={})  # fmt: skip
-        for look in looks:
-            if look.work is not None:
-                work.observed.update(look.work.observed)
-                work.outcomes += look.work.outcomes
-                work.new_events += look.work.new_events
-                work.written += look.work.written
         return host._finish(work, summary, deadline)
+
+    def work(self, shard: shards.Shard, deadline: Deadline) -> dict[str, Any]:
+        """One shard a sweep handed out: its targets looked at, their events delivered and indexed, the outcome
+        stored for the next sweep's summary. A shard runs once: a second invocation of it (SCF retries) finds it
+        claimed, unless the first died and its lease ran out."""
+        name = f"shard-{shard.id}"
+        if not self._claim(name, deadline):
+            return {"ok": True, "shard": shard.id, "skipped": "another invocation holds this shard"}
+        try:
+            latest = self.records.latest_summary() or {}
+            first = self._first()
+            looks = []
+            for target in shard.targets:
+                share = (shard.watches.get(target.key, []), shard.opened.get(target.key, []))
+                looks.append(self._sweeper(target, self._prev(target, latest, first or target), share))
+            summary, work = self._look_all(looks, deadline, {}, {})
+            summary["shard"] = shard.id
+            self._host(looks).deliver_and_fold(work, summary, deadline)
+            result = {k: summary[k] for k in ("shard", "startedAt", "targets", "errors", "eventsEmitted",
+                                              "deliveries")}  # fmt: skip
+            self.records.store.put(f"{SHARDS}{shard.id}.json", dumps({**result, "finishedAt": self.now().isoformat()}))
+            return {"ok": not summary["errors"], **summary}
+        finally:
+            self.records.delete_claim(name, 1)
+
+    # --- fan-out ------------------------------------------------------------------------------
+
+    def _fans_out(self, targets: list[Target]) -> bool:
+        return (self.settings.fanout == "auto" and self.invoker is not None and bool(self.settings.function_name)
+                and len(targets) > 1)  # fmt: skip
+
+    def _hand_out(self, handed: list[shards.Shard], deadline: Deadline) -> list[str]:
+        """Invoke this function once per shard (asynchronously); the errors of those that could not be."""
+        if not handed or self.invoker is None:
+            return []
+        invoker = self.invoker
+        function = f"{self.settings.function_namespace}/{self.settings.function_name}"
+
+        def one(shard: shards.Shard) -> str | None:
+            body = dumps(shard.payload())
+            result = invoker.invoke(function, body, deadline)
+            return None if result.ok else f"shard {shard.id} not handed out ({result.error}): the next sweep has it"
+
+        with ThreadPoolExecutor(min(PARALLEL, len(handed)), thread_name_prefix="fanout") as pool:
+            return [e for e in pool.map(one, handed) if e]
+
+    def _gather(self, summary: dict[str, Any]) -> None:
+        """Earlier shards' outcomes join this summary: each target's line (unless this sweep looked at it) and
+        errors; their documents go."""
+        gathered = 0
+        for key in self.records.store.list(SHARDS):
+            try:
+                result = self.records.load(key) or {}
+            except JobwatchError:
+                result = {}
+            for target, line in (result.get("targets") or {}).items():
+                own = summary["targets"].get(target)
+                if isinstance(line, dict) and (own is None or "shard" in own):  # this sweep did not look at it
+                    summary["targets"][target] = line
+            summary["errors"] += [f"shard {result.get('shard')}: {e}" for e in (result.get("errors") or [])][:20]
+            gathered += 1
+            self.records.store.delete(key)
+        if gathered:
+            summary.setdefault("fanout", {})["gathered"] = gathered
+
+    def _claim(self, name: str, deadline: Deadline) -> bool:
+        """Hold ``name`` while this invocation may run; one whose holder died (its lease ran out) is taken over."""
+        now = self.now()
+        if self.records.lease(name, 1, now, deadline):
+            return True
+        if not self.records.lapsed(name, 1, now):
+            return False
+        self.records.delete_claim(name, 1)
+        return self.records.lease(name, 1, now, deadline)
 
     # --- targets ------------------------------------------------------------------------------
 
@@ -148,21 +243,21 @@ class Fleet:
             log.warning("discovered buckets not stored: %s", exc)
         return chosen, {"discoveredAt": document["at"], "errors": errors}
 
-    def _looks(self, targets: list[Target], latest: dict[str, Any]) -> list[_Look]:
-        """Each target's sweeper, with its state and its share of the watches and open tracks."""
-        if not targets:
-            return []
-        prevs = {t: self._prev(t, latest, targets[0]) for t in targets}
+    def _route(
+        self, targets: list[Target], prevs: dict[Target, dict[str, Any]]
+    ) -> dict[Target, tuple[list[str], list[str]]]:
+        """Each target's watches and open batch tracks: a job a target knows active is its own; see ``_owner``."""
         owner: dict[str, Target] = {}
         for target, prev in prevs.items():
             owner.update(dict.fromkeys(unpack_known(prev)[0], target))
+        shares: dict[Target, tuple[list[str], list[str]]] = {t: ([], []) for t in targets}
+        if not targets:
+            return shares
         watches = self.records.watches()
-        shares: dict[Target, list[str]] = {t: [] for t in targets}
         for job_id in watches:
             whose = owner.get(job_id) or self._owner(watches[job_id], job_id, targets)
             if whose is not None:
-                shares[whose].append(job_id)
-        opened: dict[Target, list[str]] = {t: [] for t in targets}
+                shares[whose][0].append(job_id)
         try:
             tracks = self.records.open_tracks()
         except JobwatchError as exc:
@@ -171,15 +266,45 @@ class Fleet:
         for job_id in tracks:
             whose = owner.get(job_id) or self._owner({}, job_id, targets)
             if whose is not None:
-                opened[whose].append(job_id)
-        looks = []
-        for target in targets:
-            settings = replace(self.settings, ci_bucket=target.bucket, ci_region=target.region)
-            part = Part(target, prevs[target], watches.only(shares[target]), opened[target])
-            sweeper = Sweeper(settings, self.client_for(target.host), self.records, now=self.now, margin=self.margin,
-                              part=part)  # fmt: skip
-            looks.append(_Look(target, sweeper))
-        return looks
+                shares[whose][1].append(job_id)
+        return shares
+
+    def _sweeper(self, target: Target, prev: dict[str, Any], share: tuple[list[str], list[str]]) -> _Look:
+        settings = replace(self.settings, ci_bucket=target.bucket, ci_region=target.region)
+        part = Part(target, prev, self.records.watches().only(share[0]), share[1])
+        sweeper = Sweeper(settings, self.client_for(target.host), self.records, now=self.now, margin=self.margin,
+                          part=part)  # fmt: skip
+        return _Look(target, sweeper)
+
+    def _look_all(
+        self, looks: list[_Look], deadline: Deadline, extra: dict[Target, list[str]], latest: dict[str, Any]
+    ) -> tuple[dict[str, Any], _Work]:
+        """Every target's part, side by side: the combined summary, and the work the deliveries and indexes take."""
+        sent_before = _Clients([look.sweeper.ci for look in looks]).requests_sent
+        if looks:
+            with ThreadPoolExecutor(min(PARALLEL, len(looks)), thread_name_prefix="target") as pool:
+                list(pool.map(lambda look: self._look(look, deadline, extra.get(look.target, [])), looks))
+        summary = self._combine(looks)
+        work = _Work(started=datetime.fromisoformat(summary["startedAt"]), sent_before=sent_before, prev=latest,
+                     known={}, stuck_reported=set(), prev_born={}, watches={})  # fmt: skip
+        for look in looks:
+            if look.work is not None:
+                work.observed.update(look.work.observed)
+                work.outcomes += look.work.outcomes
+                work.new_events += look.work.new_events
+                work.written += look.work.written
+        return summary, work
+
+    def _host(self, looks: list[_Look]) -> Sweeper:
+        """A sweeper for the store's part: deliveries, indexes, retention, the summary."""
+        clients = _Clients([look.sweeper.ci for look in looks])
+        return Sweeper(self.settings, clients, self.records, notifier=self.notifier, now=self.now,  # type: ignore[arg-type]
+                       margin=self.margin)  # fmt: skip
+
+    def _first(self) -> Target | None:
+        """The first watched target: the one a store the one-bucket form wrote belongs to."""
+        watched = placement.watched(self.settings, self.records)
+        return watched[0] if watched else None
 
     def _prev(self, target: Target, latest: dict[str, Any], first: Target) -> dict[str, Any]:
         """The target's state; a store the one-bucket form wrote gives its state to the target of that bucket."""
@@ -215,19 +340,29 @@ class Fleet:
     # --- one target ---------------------------------------------------------------------------
 
     def _look(self, look: _Look, deadline: Deadline, extra_ids: list[str]) -> None:
-        """One target's part; its state is stored at once (before the deliveries), unless nothing changed."""
+        """One target's part, holding the target (two invocations never look at one target at once); its state is
+        stored at once (before the deliveries), unless nothing changed."""
+        name = f"target-{look.target.bucket}-{look.target.region}"
+        if not self._claim(name, deadline):
+            look.busy = True
+            return
+        started = time.monotonic()
         try:
             look.work, look.summary = look.sweeper.look(deadline, extra_ids)
+            look.summary.update(target=look.target.key, lookSeconds=round(time.monotonic() - started, 3))
+            self._keep(look)
         except JobwatchError as exc:
             look.error = f"{exc.code}: {exc}"
             log.warning("target %s failed: %s", look.target.key, exc)
-            return
         except Exception as exc:  # one target's surprise must not stop the others' events
             look.error = f"InternalError: {type(exc).__name__}"
             log.exception("target %s failed", look.target.key)
-            return
-        look.summary["target"] = look.target.key
-        assert look.sweeper.part is not None
+        finally:
+            self.records.delete_claim(name, 1)
+
+    def _keep(self, look: _Look) -> None:
+        """Store the target's state unless its sweep was quiet and the stored one is recent."""
+        assert look.work is not None and look.sweeper.part is not None
         prev = look.sweeper.part.prev
         if look.sweeper._quiet(look.summary, prev, look.work.written) and prev.get("target") == look.target.key:
             return
@@ -236,33 +371,38 @@ class Fleet:
         except JobwatchError as exc:
             look.summary["errors"].append(f"{exc.code}: the target's state was not stored: {exc}")
 
-    def _combine(self, looks: list[_Look], found: dict[str, Any]) -> dict[str, Any]:
-        """The sweep's summary: every target's figures added up, its errors named by target, and ``targets``."""
+    def _combine(self, looks: list[_Look]) -> dict[str, Any]:
+        """The sweep's summary: every target's figures added up, its errors named by target, and ``targets`` (a
+        target another invocation held shows what its last sweep left, marked busy)."""
         first = min((look.work.started for look in looks if look.work is not None), default=self.now())
         summary: dict[str, Any] = {
             "sweepId": uuid.uuid4().hex[:12],
             "startedAt": first.isoformat(),
             "many": True,
-            "complete": bool(looks) and all(look.summary.get("complete") for look in looks),
+            "complete": all(look.busy or look.summary.get("complete") for look in looks),
             **{name: sum(int(look.summary.get(name) or 0) for look in looks) for name in FIGURES},
             "eventIds": [i for look in looks for i in look.summary.get("eventIds", [])],
             "deliveries": {"ok": 0, "failed": 0},
             "nonExistJobIds": [i for look in looks for i in look.summary.get("nonExistJobIds", [])],
-            "errors": [] if looks else ["NoTargets: no bucket to watch (discovery listed none)"],
+            "errors": [],
             "targets": {},
         }
         objects: Counter[str] = Counter()
         for look in looks:
+            if look.busy:
+                assert look.sweeper.part is not None
+                summary["targets"][look.target.key] = {**_line(look.sweeper.part.prev), "busy": True}
+                continue
             errors = [look.error] if look.error else list(look.summary.get("errors") or [])
             summary["errors"] += [f"{look.target.key}: {e}" for e in errors]
-            summary["targets"][look.target.key] = {
-                "ok": not errors, "error": errors[0] if errors else None,
-                "jobs": int(look.summary.get("activeJobs") or 0),
-            }  # fmt: skip
+            summary["targets"][look.target.key] = _line({**look.summary, "errors": errors})
             objects.update({k: v for k, v in (look.summary.get("objects") or {}).items() if isinstance(v, int)})
         if objects:
             summary["objects"] = dict(objects)
-        if found:
-            summary["discovery"] = found
-            summary["errors"] += [f"discovery of {r}: {e}" for r, e in (found.get("errors") or {}).items()]
         return summary
+
+
+def _line(summary: dict[str, Any]) -> dict[str, Any]:
+    """A target as the summary's ``targets`` shows it, from its sweep's summary."""
+    errors = summary.get("errors") or []
+    return {"ok": not errors, "error": errors[0] if errors else None, "jobs": int(summary.get("activeJobs") or 0)}

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import cursors, logs, placement, reads, watches
+from . import cursors, logs, placement, reads, shards, watches
 from .book import Key
 from .config import Settings
 from .deadline import Deadline
@@ -46,6 +46,7 @@ class Ports:
     _ci: CISource | None = field(default=None, repr=False)
     cursor_key: bytes = field(default=b"", init=False, repr=False)  # signs the paging cursors this deployment gives
     _hosts: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    invoker: Any = field(default=None, repr=False)  # SCF Invoke of this function for shards (None: no fan-out)
 
     def __post_init__(self) -> None:
         if self.guard is None:
@@ -83,12 +84,9 @@ class Ports:
 
         records = Records(open_store(settings))
         ports = cls(settings, records, ci_client)
-        ports.notifier = Dispatcher(
-            records,
-            settings.webhook_secrets,
-            webhooks=WebhookSender(ports.guard),
-            chain=ChainInvoker.from_settings(settings),
-        )
+        chain = ChainInvoker.from_settings(settings)
+        ports.notifier = Dispatcher(records, settings.webhook_secrets, webhooks=WebhookSender(ports.guard), chain=chain)
+        ports.invoker = chain
         return ports
 
 
@@ -99,7 +97,7 @@ _ports_cache: dict[Settings, Ports] = {}
 
 def load_ports(environ: Mapping[str, str]) -> Ports:
     """Settings read once per environment, and their adapters, cached for warm starts."""
-    key = tuple(sorted((k, v) for k, v in environ.items() if k.startswith(("JOBWATCH_", "TENCENTCLOUD_"))))
+    key = tuple(sorted((k, v) for k, v in environ.items() if k.startswith(("JOBWATCH_", "TENCENTCLOUD_", "SCF_"))))
     with _cache_lock:
         settings = _settings_cache.get(key)
         if settings is None:
@@ -124,7 +122,7 @@ def run_sweep(ports: Ports, deadline: Deadline, extra_ids: tuple[str, ...] = ())
     margin = max(0.5, min(3.0, deadline.remaining() * 0.1))
     if ports.settings.many:
         fleet = Fleet(ports.settings, ports.records, ports.ci_host, notifier=ports.notifier, now=ports.clock,
-                      margin=margin)  # fmt: skip
+                      margin=margin, invoker=ports.invoker)  # fmt: skip
         summary = fleet.run(deadline, extra_ids)
     else:
         if not ports.settings.ci_bucket and not ports.settings.ci_endpoint:
@@ -145,6 +143,19 @@ def targets(ports: Ports) -> dict[str, Any]:
     found = found if isinstance(found, dict) else {}
     watched = {t.key: {"ok": None, "error": None, "jobs": 0} for t in placement.watched(ports.settings, ports.records)}
     return {"targets": {**watched, **found}, "sweptAt": latest.get("startedAt"), "many": ports.settings.many}
+
+
+def run_work(ports: Ports, shard: object, deadline: Deadline) -> dict[str, Any]:
+    """One shard a sweep handed out (``{"action": "work", "shard": ...}``, from this function's own fan-out)."""
+    if not ports.settings.many:
+        raise InvalidInputError("work is for JOBWATCH_CI_BUCKETS: the one-bucket form hands out no shards")
+    checked = shards.checked(shard, placement.watched(ports.settings, ports.records))
+    margin = max(0.5, min(3.0, deadline.remaining() * 0.1))
+    fleet = Fleet(ports.settings, ports.records, ports.ci_host, notifier=ports.notifier, now=ports.clock,
+                  margin=margin)  # fmt: skip
+    result = fleet.work(checked, deadline)
+    hidden = ("known", "stuckReported", "historyFrom", "baselined", "badEntries", "listEdges")
+    return {k: v for k, v in result.items() if k not in hidden}
 
 
 def replay(ports: Ports, event_id: str) -> dict[str, Any]:

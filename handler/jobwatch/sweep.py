@@ -276,6 +276,16 @@ class Sweeper:
         quiet = self._quiet(summary, work.prev, work.written)
         if not quiet:
             self._store(summary, work.sent_before)
+        changed, index_failed = self.deliver_and_fold(work, summary, deadline)
+        if changed or index_failed:
+            self._store(summary, work.sent_before)  # the deliveries' outcome (and late news) join the stored summary
+        elif quiet:
+            self._store(summary, work.sent_before, persist=False)
+        return summary
+
+    def deliver_and_fold(self, work: _Work, summary: dict[str, Any], deadline: Deadline) -> tuple[bool, bool]:
+        """Deliver new and due events, then fold what the sweep saw, wrote and delivered into the indexes: (whether
+        a delivery round changed an event, whether the index could not be updated)."""
         changed: list[dict[str, Any]] = []
         settled: list[str] = []  # outbox markers of settled events: deleted once the index has their status
         if self.notifier is not None:  # new events now, and due retries of earlier ones even if CI is down
@@ -294,11 +304,7 @@ class Sweeper:
         for marker in [] if index_failed else settled:
             with contextlib.suppress(JobwatchError):  # left: the next sweep finds it and folds the event again
                 self.records.store.delete(marker)
-        if changed or index_failed:
-            self._store(summary, work.sent_before)  # the deliveries' outcome (and late news) join the stored summary
-        elif quiet:
-            self._store(summary, work.sent_before, persist=False)
-        return summary
+        return bool(changed), index_failed
 
     def _quiet(self, summary: dict[str, Any], prev: dict[str, Any], written: list[Any]) -> bool:
         """Nothing to keep: the sweep completed, changed no record, made no event, met no error, and the stored

@@ -1,0 +1,109 @@
+"""Fan-out on SCF: which targets a sweep keeps and which it hands to asynchronous invocations of its own function
+(``{"action": "work", "shard": {...}}``), and the shard payload checked on the way in. Pure: no SDK, no store.
+
+A target's cost is how long its last look took (a target never looked at counts ``UNKNOWN_COST``). The sweep keeps
+targets while their cost, ``PARALLEL`` at a time, fits half of what its invocation has left (the rest goes to
+deliveries and the indexes); the others are packed into shards that fit the same budget, each under SCF's 128 KB
+event limit with room to spare.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InvalidInputError
+from .ids import JOB_ID_RE
+from .targets import Target, parse_key
+
+UNKNOWN_COST = 2.0  # seconds a target never looked at is taken to need
+PARALLEL = 8  # targets one invocation looks at side by side
+MAX_PAYLOAD = 100 * 1024  # of SCF's 128 KB for an asynchronous event
+MAX_IDS = 2000  # watches and open tracks a target hands over; a target with more stays with the sweep
+SHARD_ID_RE = re.compile(r"[a-f0-9]{12}-[0-9]{1,4}")
+
+
+@dataclass
+class Shard:
+    """Targets for one invocation, with the watches and open batch tracks that are theirs."""
+
+    id: str
+    targets: list[Target]
+    watches: dict[str, list[str]] = field(default_factory=dict)  # target key → job IDs
+    opened: dict[str, list[str]] = field(default_factory=dict)
+
+    def payload(self) -> dict[str, Any]:
+        return {"action": "work", "shard": {"id": self.id, "targets": [t.key for t in self.targets],
+                                            "watches": self.watches, "opened": self.opened}}  # fmt: skip
+
+    def size(self) -> int:
+        return len(json.dumps(self.payload(), separators=(",", ":")).encode())
+
+
+def plan(
+    targets: list[Target],
+    costs: dict[Target, float],
+    budget: float,
+    shares: dict[Target, tuple[list[str], list[str]]],
+    sweep_id: str,
+) -> tuple[list[Target], list[Shard]]:
+    """(the targets this invocation keeps, the shards it hands out). ``budget``: seconds of looking one invocation
+    can afford; ``shares``: each target's watches and open tracks."""
+    room = budget * PARALLEL
+    kept: list[Target] = []
+    rest: list[Target] = []
+    spent = 0.0
+    for target in targets:  # in order: the first targets stay, as they would without fan-out
+        cost = costs.get(target, UNKNOWN_COST)
+        heavy = sum(map(len, shares.get(target, ([], [])))) > MAX_IDS
+        if spent + cost <= room or heavy or not kept:
+            kept.append(target)
+            spent += cost
+        else:
+            rest.append(target)
+    shards: list[Shard] = []
+    current: Shard | None = None
+    load = 0.0
+    for target in rest:
+        cost = costs.get(target, UNKNOWN_COST)
+        watches, opened = shares.get(target, ([], []))
+        if current is None or load + cost > room or current.size() > MAX_PAYLOAD - 40 * (len(watches) + len(opened)):
+            current = Shard(f"{sweep_id}-{len(shards) + 1}", [])
+            shards.append(current)
+            load = 0.0
+        current.targets.append(target)
+        if watches:
+            current.watches[target.key] = watches
+        if opened:
+            current.opened[target.key] = opened
+        load += cost
+    return kept, shards
+
+
+def checked(shard: object, watched: list[Target]) -> Shard:
+    """A shard from a ``work`` event: its ID, targets among the watched ones, and job IDs; 400 otherwise."""
+    if not isinstance(shard, dict) or not isinstance(shard.get("id"), str) or not SHARD_ID_RE.fullmatch(shard["id"]):
+        raise InvalidInputError("shard must be an object with the id a sweep gave it")
+    keys = shard.get("targets")
+    if not isinstance(keys, list) or not keys:
+        raise InvalidInputError("shard.targets must be a list of bucket@region")
+    allowed = set(watched)
+    targets = [parse_key(k) for k in keys]
+    if any(t is None or t not in allowed for t in targets):
+        raise InvalidInputError("shard.targets names a bucket that is not watched")
+    found = Shard(shard["id"], [t for t in targets if t is not None])
+    for name in ("watches", "opened"):
+        given = shard.get(name) or {}
+        if not isinstance(given, dict):
+            raise InvalidInputError(f"shard.{name} must map bucket@region to job IDs")
+        for key, ids in given.items():
+            if (
+                key not in keys
+                or not isinstance(ids, list)
+                or not all(isinstance(i, str) and JOB_ID_RE.fullmatch(i) for i in ids)
+            ):
+                raise InvalidInputError(f"shard.{name} must map its targets to job IDs")
+            getattr(found, name)[key] = list(ids)
+    return found
