@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv test test310 unit functional lint format typecheck emulator demo serve bench bench-scale soak screenshot layer package clean
+.PHONY: help venv test test310 unit functional lint format typecheck emulator demo serve bench bench-scale soak screenshot policy layer package clean
 
 help:
 	@echo "make test       the whole test suite (creates .venv on first use)"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench-scale memory, documents and requests at the sizes jobwatch is built for (about 25 minutes)"
 	@echo "make soak       minutes of sweeps over thousands of jobs with faults and kills; checks nothing is lost"
 	@echo "make screenshot regenerate docs/status-page.png (needs Debian's chromium and chromium-driver)"
+	@echo "make policy     the execution role's CAM policy for BUCKETS= (bucket@region,… or discover:<regions>)"
 
 venv: $(STAMP)
 
@@ -78,6 +79,17 @@ soak: $(STAMP)
 
 screenshot: $(STAMP)
 	$(BIN)/python -m devkit.screenshot
+
+# e.g. make policy BUCKETS="media-1250000000@ap-guangzhou clips-1250000000@ap-shanghai" \
+#        STORE=s3://jobwatch-store-1250000000/jobwatch STORE_REGION=ap-guangzhou UIN=100000000001
+BUCKETS ?= $(JOBWATCH_CI_BUCKETS)
+STORE ?= $(JOBWATCH_STORE)
+STORE_REGION ?= $(REGION)
+UIN ?= $${Uin}
+FUNCTION ?= default/jobwatch
+policy: $(STAMP)
+	@$(BIN)/python -m devkit.policy --buckets "$(BUCKETS)" --store "$(STORE)" --store-region "$(STORE_REGION)" \
+	  --uin '$(UIN)' --function "$(FUNCTION)" $(if $(CHAIN),--chain "$(CHAIN)") $(if $(APPID),--appid "$(APPID)")
 
 layer: $(STAMP)
 	$(BIN)/python -m devkit.build layer

@@ -22,18 +22,20 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import placement, shards, times
 from .config import Settings
 from .deadline import Deadline
 from .errors import JobwatchError
 from .leavers import unpack_known
-from .notify.webhook import AttemptResult
 from .placement import DISCOVERY_KEY
 from .records import Records, dumps
 from .sweep import CISource, Notifier, Part, Sweeper, _Work
 from .targets import Target, parse_key, region_host
+
+if TYPE_CHECKING:
+    from .notify.webhook import AttemptResult
 
 log = logging.getLogger("jobwatch.fleet")
 

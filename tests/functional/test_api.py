@@ -23,7 +23,7 @@ from tests.functional.apitools import CALLBACK_TOKEN, CREDENTIALS, JOB_ID, ROOT,
 EXPECTED = {
     "healthz": 200, "jobs-list": 200, "jobs-live": 200, "watch-create": 201, "watch-delete": 204,
     "events-list": 200, "event-replay": 202, "sweep": 200, "ci-callback": 202, "job-record": 200,
-    "job-objects": 200, "job-report": 200, "job-report-part": 200,
+    "job-objects": 200, "job-report": 200, "job-report-part": 200, "targets": 200,
 }  # fmt: skip
 
 

@@ -193,3 +193,25 @@ def test_api_by_bucket(emulator: CIEmulator, store: ObjectStore, httpserver: HTT
     assert status in (200, 201) and (watch["watch"]["bucket"], watch["watch"]["region"]) == (C.bucket, C.region)
     described = handle({"action": "describe", "jobIds": [later.job_id], "bucket": C.bucket}, CONTEXT, ports=ports)
     assert described["ok"] and described["jobs"][0]["bucket"] == C.bucket
+
+
+def test_work_action_runs_a_shard(emulator: CIEmulator, store: ObjectStore, httpserver: HTTPServer) -> None:
+    """The sample work event runs its shard's bucket (its result left for the next sweep); a shard naming a bucket
+    not watched, or a malformed one, is refused and runs nothing."""
+    from tests.conftest import load_event
+
+    media = Target("media-1250000000", "ap-guangzhou")
+    (job,) = emulator.add_bucket(media.bucket, media.region).preload(1, seed=91, duration=(100, 200))
+    receiver = Receiver(httpserver)
+    ports = ports_for(emulator, store, receiver.url, JOBWATCH_CI_BUCKETS=f"{media.key},{C.key}")
+    event = load_event("invoke-work.json")
+    result = handle(event, CONTEXT, ports=ports)
+    assert result["ok"] and result["shard"] == event["shard"]["id"] and set(result["targets"]) == {media.key}
+    assert ports.records.job(job.job_id) is not None and list(store.list("sweeps/shards/"))
+    assert ports.records.target_state(C.key) is None  # not this shard's
+    summary = sweep(ports)
+    assert summary["fanout"]["gathered"] == 1 and not list(store.list("sweeps/shards/"))
+    forged = {"action": "work", "shard": {**event["shard"], "targets": ["other-1250000000@ap-guangzhou"]}}
+    refused = handle(forged, CONTEXT, ports=ports)
+    assert not refused["ok"] and "not watched" in refused["error"]["message"]
+    assert not handle({"action": "work", "shard": {"id": "../x"}}, CONTEXT, ports=ports)["ok"]
