@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_demo_runs_to_summary(tmp_path: Path) -> None:
-    """A fast demo ends with every job finished, every event verified by the receiver once, and JSON on disk."""
+    """A fast demo over three buckets in two regions (one failing for a while) ends with every job finished, every
+    event verified by the receiver once, each job's bucket on disk, and the failing bucket named."""
     store = tmp_path / "demo-store"
     run = subprocess.run(
         [
@@ -51,6 +52,10 @@ def test_demo_runs_to_summary(tmp_path: Path) -> None:
     assert run.stdout.count("manifest.json") == 6 and "objects," in run.stdout  # each report named in the summary
     assert all(r["objects"]["total"] is not None for r in records)
     assert all(r["objects"]["total"] >= 20 for r in records if r["state"] != "Cancel")
+    assert {(r["bucket"], r["region"]) for r in records} == {("demo-1250000000", "ap-guangzhou"),
+                                                             ("media-1250000000", "ap-guangzhou"),
+                                                             ("clips-1250000000", "ap-shanghai")}  # fmt: skip
+    assert "media-1250000000@ap-guangzhou: 2 jobs, failing in" in run.stdout  # its outage named, then caught up
 
 
 def test_demo_refuses_a_folder_it_did_not_create(tmp_path: Path) -> None:
