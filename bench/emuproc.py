@@ -4,7 +4,8 @@ a line, each answered by one JSON line:
 
 ``preload N SEED SPREAD`` → the job IDs; ``end K [FROM]`` (K preloaded jobs end, the first ones or those from
 index FROM); ``revive`` (the ended jobs run again, as before they ended); ``advance SECONDS``;
-``latency SECONDS``; ``served`` → requests answered per operation; ``quit``.
+``latency SECONDS``; ``buckets N JOBS SEED`` (N buckets in two regions, each with JOBS long-running batches with a
+few objects each) → their ``bucket@region`` keys; ``served`` → requests answered per operation; ``quit``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,15 @@ def serve() -> None:
                 ended.clear()
             elif command == "advance":
                 emulator.clock.advance(float(args[0]))
+            elif command == "buckets":
+                count, jobs, seed = int(args[0]), int(args[1]), int(args[2])
+                answer = []
+                for n in range(count):
+                    region = ("ap-guangzhou", "ap-shanghai")[n % 2]
+                    book = emulator.add_bucket(f"bench{n:04d}-1250000000", region)
+                    book.preload(jobs, seed=seed + n, spread=3600, duration=(10**6, 2 * 10**6), objects=(5, 20),
+                                 object_duration=(10**5, 10**6))  # fmt: skip
+                    answer.append(f"bench{n:04d}-1250000000@{region}")
             elif command == "latency":
                 emulator.faults.latency = float(args[0])
             elif command == "served":

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from bench.results import write_section
 from devkit.ciemu import TEST_SECRET_ID, TEST_SECRET_KEY, CIEmulator
 from devkit.ciemu.jobs import EmuClock
 from devkit.counting import CountingStore
@@ -386,10 +387,7 @@ def write(active: list[dict[str, Any]], batch: dict[str, Any], events: dict[str,
         f"{watches['sweepsToIndex'] - 1} sweep(s)).",
         "",
     ]
-    results = Path(ROOT, "bench", "RESULTS.md")
-    text = results.read_text() if results.exists() else ""
-    kept = text.split("## At scale")[0].rstrip() + "\n\n" if text else ""
-    results.write_text(kept + "\n".join(lines))
+    write_section("At scale", "\n".join(lines))
     plot(active, Path(ROOT, "bench", "scale.png"))
 
 

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.emuproc import RemoteEmulator
+from bench.results import write_head
 from devkit.ciemu import TEST_SECRET_ID, TEST_SECRET_KEY
 from devkit.counting import CountingStore
 from jobwatch.ci import CIClient
@@ -342,9 +343,7 @@ def write(results: list[dict[str, Any]], tracked: list[dict[str, Any]], imports:
         "![seconds per poll against N, log scale](sweep.png)",
         "",
     ]
-    target = Path(ROOT, "bench", "RESULTS.md")
-    scale = target.read_text().partition("## At scale")[1:] if target.exists() else ("", "")
-    target.write_text("\n".join(lines) + ("\n" + "".join(scale) if scale[0] else ""))  # bench-scale's section stays
+    write_head("\n".join(lines))  # the other benchmarks' sections stay
     plot(results, Path(ROOT, "bench", "sweep.png"))
 
 

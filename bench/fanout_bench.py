@@ -1,0 +1,145 @@
+"""Many buckets: one sweep's wall time in one invocation against the fan-out to SCF (``make bench``, section "Many
+buckets" of bench/RESULTS.md, plot bench/fanout.png).
+
+The CI emulator runs in its own process with N buckets in two regions, each with 10 active batches of 5-20 objects,
+and 20 ms added to every answer. Two stores side by side, each swept first once to take every bucket's first look
+(their cost is then known), then the measured sweep: the same moment, the same buckets.
+
+- one invocation (``JOBWATCH_FANOUT=off``): a sweep that looks at every bucket itself, given SCF's longest timeout;
+- fan-out (``JOBWATCH_FANOUT=auto``): the sweep keeps what fits half its invocation (a ``--limit`` of 10 s here) and
+  hands the rest in shards to asynchronous invocations of itself, run by the local SCF emulator in worker processes
+  (at most ``--concurrency`` at once); wall time until the last shard ended.
+
+Figures: wall seconds, shards and invocations, CI requests in all (the emulator's count). The machine has 2 cores, so
+the worker processes share them with the emulator and the sweep; SCF gives each invocation its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from bench.emuproc import RemoteEmulator
+from bench.results import write_section
+from devkit.ciemu import TEST_SECRET_ID, TEST_SECRET_KEY
+from devkit.ciemu.scf import SCFEmulator
+from jobwatch import service
+from jobwatch.entry import handle
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMER = {"Type": "Timer", "TriggerName": "bench", "Time": "2026-12-04T00:00:00Z", "Message": ""}
+
+
+def environment(ci: str, scf: str, store: Path, keys: list[str], fanout: str) -> dict[str, str]:
+    return {
+        "JOBWATCH_CI_ENDPOINT": ci, "JOBWATCH_CI_BUCKETS": ",".join(keys), "JOBWATCH_STORE": f"file:{store}",
+        "TENCENTCLOUD_SECRETID": TEST_SECRET_ID, "TENCENTCLOUD_SECRETKEY": TEST_SECRET_KEY,
+        "TENCENTCLOUD_REGION": "ap-guangzhou", "JOBWATCH_SCF_ENDPOINT": scf, "SCF_FUNCTIONNAME": "jobwatch",
+        "SCF_NAMESPACE": "default", "JOBWATCH_FANOUT": fanout, "JOBWATCH_LOG_LEVEL": "ERROR",
+    }  # fmt: skip
+
+
+def sweep(env: dict[str, str], limit: float) -> dict[str, Any]:
+    service._settings_cache.clear()  # each environment its own ports, as separate functions would have
+    service._ports_cache.clear()
+    result: dict[str, Any] = handle(TIMER, {"request_id": "bench", "time_limit_in_ms": int(limit * 1000)}, environ=env)
+    return result
+
+
+def measure(buckets: int, limit: float, concurrency: int) -> dict[str, Any]:
+    """One bucket count: the two modes' measured sweeps, side by side on the same emulator."""
+    with RemoteEmulator() as emulator:
+        keys = emulator.ask("buckets", buckets, 10, 7)
+        emulator.ask("latency", 0.02)
+        figures: dict[str, Any] = {"buckets": buckets, "batches": buckets * 10}
+        for mode in ("off", "auto"):
+            folder = Path(tempfile.mkdtemp(prefix=f"jobwatch-fanout-{mode}-"))
+            with SCFEmulator(concurrency=concurrency, time_limit_ms=int(limit * 1000), retry_delay=1.0) as scf:
+                env = environment(emulator.url, scf.url, folder, keys, mode)
+                scf.workers["default/jobwatch"] = env
+                sweep({**env, "JOBWATCH_FANOUT": "off"}, 900)  # every bucket's first look, as SCF's longest run
+                scf.wait_idle(600)
+                before = emulator.requests()
+                started = time.perf_counter()
+                result = sweep(env, limit if mode == "auto" else 900)  # one invocation: time enough for all
+                own = time.perf_counter() - started
+                scf.wait_idle(600)
+                wall = time.perf_counter() - started
+                figures[mode] = {
+                    "seconds": round(wall, 2), "ownSeconds": round(own, 2),
+                    "shards": (result.get("fanout") or {}).get("shards", 0), "invocations": 1 + len(scf.runs),
+                    "ciRequests": emulator.requests() - before, "complete": result.get("complete"),
+                    "killed": sum(r.killed for r in scf.runs),
+                }  # fmt: skip
+            shutil.rmtree(folder, ignore_errors=True)
+        return figures
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 3.6), dpi=110)
+    xs = [r["buckets"] for r in rows]
+    axes.plot(xs, [r["off"]["seconds"] for r in rows], "o-", label="one invocation")
+    axes.plot(xs, [r["auto"]["seconds"] for r in rows], "s-", label="fan-out: until the last shard ended")
+    axes.plot(xs, [r["auto"]["ownSeconds"] for r in rows], "^:", label="fan-out: the sweeping invocation")
+    axes.set_xlabel("buckets (10 active batches each, 20 ms per CI request)")
+    axes.set_ylabel("seconds")
+    axes.set_ylim(bottom=0)
+    axes.legend(fontsize=8)
+    figure.suptitle("One sweep over many buckets")
+    figure.tight_layout()
+    figure.savefig(path)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--buckets", default="25,50,100")
+    parser.add_argument("--limit", type=float, default=10.0, help="the function's timeout, in seconds")
+    parser.add_argument("--concurrency", type=int, default=4, help="worker processes at once")
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+    rows = []
+    for count in [int(n) for n in args.buckets.split(",")]:
+        rows.append(measure(count, args.limit, args.concurrency))
+        print(json.dumps(rows[-1]), flush=True)
+    if not args.write:
+        return 0
+    lines = [
+        "## Many buckets",
+        "",
+        f"Command: `make bench` (`python -m bench.fanout_bench --write`). Date: {date.today()}. Machine: "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}; the CI emulator in its own process with 20 ms "
+        f"added to every answer; a {args.limit:.0f} s function timeout; the SCF emulator runs at most "
+        f"{args.concurrency} worker processes at once. Each bucket has 10 active batches of 5-20 objects (the "
+        "default configuration follows them). Both stores were swept once before (every bucket's first look); the "
+        "measured sweep is the next one, on the same moment.",
+        "",
+        "| buckets | one invocation s | fan-out s (sweeping invocation) | one ÷ fan-out | shards | invocations | "
+        "CI requests one / fan-out |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        one, fan = r["off"], r["auto"]
+        lines.append(f"| {r['buckets']} | {one['seconds']:.2f} | {fan['seconds']:.2f} ({fan['ownSeconds']:.2f}) | "
+                     f"{one['seconds'] / max(fan['seconds'], 0.01):.1f}× | {fan['shards']} | {fan['invocations']} | "
+                     f"{one['ciRequests']} / {fan['ciRequests']} |")  # fmt: skip
+    lines += ["", "![seconds of one sweep against buckets](fanout.png)", ""]
+    write_section("Many buckets", "\n".join(lines))
+    plot(rows, ROOT / "bench" / "fanout.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
