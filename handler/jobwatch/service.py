@@ -47,6 +47,7 @@ class Ports:
     cursor_key: bytes = field(default=b"", init=False, repr=False)  # signs the paging cursors this deployment gives
     _hosts: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     invoker: Any = field(default=None, repr=False)  # SCF Invoke of this function for shards (None: no fan-out)
+    ci_options: dict[str, Any] = field(default_factory=dict, repr=False)  # for each host's client (tests: no sleeps)
 
     def __post_init__(self) -> None:
         if self.guard is None:
@@ -67,7 +68,7 @@ class Ports:
             if client is None:
                 from .ci.client import CIClient
 
-                client = self._hosts[host] = CIClient.for_host(self.settings, host)
+                client = self._hosts[host] = CIClient.for_host(self.settings, host, **self.ci_options)
             return client
 
     @classmethod

@@ -27,3 +27,14 @@ def test_import_probe_runs() -> None:
     """The import comparison measures both modules in fresh interpreters."""
     times = sweep_bench.import_times(runs=1)
     assert set(times) == {"index", "requests"} and all(t > 0 for t in times.values())
+
+
+def test_fanout_bench_scenario_runs() -> None:
+    """The many-buckets scenario runs both modes over six buckets: with a 2-second timeout the fan-out hands out
+    shards that worker processes run, and every mode's sweep reaches CI."""
+    from bench import fanout_bench
+
+    figures = fanout_bench.measure(6, limit=2.0, concurrency=2)
+    assert figures["off"]["shards"] == 0 and figures["off"]["invocations"] == 1
+    assert figures["auto"]["shards"] >= 1 and figures["auto"]["invocations"] > 1
+    assert figures["off"]["ciRequests"] > 0 and figures["auto"]["ciRequests"] > 0

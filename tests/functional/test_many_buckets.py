@@ -10,6 +10,8 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 from devkit.ciemu import CIEmulator
 from jobwatch.config import Settings
 from jobwatch.entry import Ports, handle
@@ -50,7 +52,9 @@ def ports_for(emulator: CIEmulator, store: ObjectStore, webhook: str, **env: str
 
         return CIClient.from_settings(settings, sleep=lambda s: None)
 
-    return Ports(settings, records, one_bucket, notifier=notifier, clock=clock, guard=guard)
+    ports = Ports(settings, records, one_bucket, notifier=notifier, clock=clock, guard=guard)
+    ports.ci_options = {"sleep": lambda s: None}  # retries without waiting: the emulator's clock is the tests'
+    return ports
 
 
 def sweep(ports: Ports) -> dict[str, Any]:
@@ -116,17 +120,21 @@ def test_discovered_buckets(emulator: CIEmulator, store: ObjectStore, httpserver
     assert set(terminal_bodies(receiver)) == set().union(*made.values())
 
 
-def test_a_failing_bucket_stops_only_itself(emulator: CIEmulator, store: ObjectStore, httpserver: HTTPServer) -> None:
-    """While one bucket refuses every request, the sweep names it and the others' events go out once; when it
-    recovers, its jobs' events go out once too."""
+@pytest.mark.parametrize("fault", ["AccessDenied", "503", "429"])
+def test_a_failing_bucket_stops_only_itself(
+    emulator: CIEmulator, store: ObjectStore, httpserver: HTTPServer, fault: str
+) -> None:
+    """While one bucket refuses every request (no permission, an outage, throttling), the sweep names it and the
+    others' events go out once; when it recovers, its jobs' events go out once too."""
     made = three_buckets(emulator)
     receiver = Receiver(httpserver)
     ports = ports_for(emulator, store, receiver.url, JOBWATCH_CI_BUCKETS=",".join(t.key for t in made))
     sweep(ports)
-    emulator.bucket_faults[B.bucket] = "AccessDenied"
+    emulator.bucket_faults[B.bucket] = fault
     emulator.clock.advance(60)
     failing = sweep(ports)
-    assert failing["targets"][B.key]["ok"] is False and "AccessDenied" in failing["targets"][B.key]["error"]
+    code = {"AccessDenied": "AccessDenied", "503": "ServiceUnavailable", "429": "SlowDown"}[fault]
+    assert failing["targets"][B.key]["ok"] is False and code in failing["targets"][B.key]["error"]
     assert failing["targets"][A.key]["ok"] and failing["targets"][C.key]["ok"]
     assert any(e.startswith(B.key) for e in failing["errors"])
     emulator.clock.advance(30)
