@@ -110,14 +110,23 @@ def test_listed_buckets_each_job_in_its_own(emulator: CIEmulator, store: ObjectS
 
 
 def test_discovered_buckets(emulator: CIEmulator, store: ObjectStore, httpserver: HTTPServer) -> None:
-    """discover: finds the buckets of both regions through GET /mediabucket, once per ten minutes, and sweeps them."""
+    """discover: finds the buckets of both regions through GET /mediabucket, once per ten minutes, and sweeps them;
+    a bucket that leaves the listing is no longer swept and its records stay readable."""
     made = three_buckets(emulator)
     receiver = Receiver(httpserver)
-    ports = ports_for(emulator, store, receiver.url, JOBWATCH_CI_BUCKETS="discover:ap-guangzhou,ap-shanghai")
+    ports = ports_for(emulator, store, receiver.url, JOBWATCH_CI_BUCKETS="discover:ap-guangzhou,ap-shanghai",
+                      JOBWATCH_API_TOKEN=TOKEN)  # fmt: skip
     summaries = run_to_the_end(emulator, ports)
     assert set(summaries[0]["targets"]) == {t.key for t in made}
     assert emulator.served["list_buckets"] == 2  # two regions, discovered once within ten minutes
     assert set(terminal_bodies(receiver)) == set().union(*made.values())
+    del emulator.buckets[C.host]  # media processing turned off for one bucket
+    emulator.clock.advance(601)
+    later = sweep(ports)
+    assert emulator.served["list_buckets"] == 4 and set(later["targets"]) == {A.key, B.key}
+    assert later["ok"], later["errors"]  # a bucket no longer listed is no longer swept, not an error
+    kept = {j["jobId"] for j in call(ports, "GET", "/jobs", query={"bucket": C.bucket, "limit": "100"})[1]["jobs"]}
+    assert kept == made[C]  # its records stay readable
 
 
 @pytest.mark.parametrize("fault", ["AccessDenied", "503", "429"])
