@@ -54,11 +54,11 @@ def sweep(env: dict[str, str], limit: float) -> dict[str, Any]:
     return result
 
 
-def measure(buckets: int, limit: float, concurrency: int) -> dict[str, Any]:
+def measure(buckets: int, limit: float, concurrency: int, latency: float = 0.02) -> dict[str, Any]:
     """One bucket count: the two modes' measured sweeps, side by side on the same emulator."""
     with RemoteEmulator() as emulator:
         keys = emulator.ask("buckets", buckets, 10, 7)
-        emulator.ask("latency", 0.02)
+        emulator.ask("latency", latency)
         figures: dict[str, Any] = {"buckets": buckets, "batches": buckets * 10}
         for mode in ("off", "auto"):
             folder = Path(tempfile.mkdtemp(prefix=f"jobwatch-fanout-{mode}-"))

@@ -30,11 +30,11 @@ def test_import_probe_runs() -> None:
 
 
 def test_fanout_bench_scenario_runs() -> None:
-    """The many-buckets scenario runs both modes over six buckets: with a 2-second timeout the fan-out hands out
-    shards that worker processes run, and every mode's sweep reaches CI."""
+    """The many-buckets scenario runs both modes over six buckets: with half a second a request and a 1-second
+    timeout the fan-out hands out shards that worker processes run, and every mode's sweep reaches CI."""
     from bench import fanout_bench
 
-    figures = fanout_bench.measure(6, limit=2.0, concurrency=2)
+    figures = fanout_bench.measure(6, limit=1.0, concurrency=2, latency=0.5)
     assert figures["off"]["shards"] == 0 and figures["off"]["invocations"] == 1
     assert figures["auto"]["shards"] >= 1 and figures["auto"]["invocations"] > 1
     assert figures["off"]["ciRequests"] > 0 and figures["auto"]["ciRequests"] > 0
