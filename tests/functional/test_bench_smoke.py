@@ -35,6 +35,6 @@ def test_fanout_bench_scenario_runs() -> None:
     from bench import fanout_bench
 
     figures = fanout_bench.measure(6, limit=1.0, concurrency=2, latency=0.5)
-    assert figures["off"]["shards"] == 0 and figures["off"]["invocations"] == 1
-    assert figures["auto"]["shards"] >= 1 and figures["auto"]["invocations"] > 1
-    assert figures["off"]["ciRequests"] > 0 and figures["auto"]["ciRequests"] > 0
+    assert figures["off"]["first"]["shards"] == 0 and figures["off"]["next"]["invocations"] == 1
+    assert figures["auto"]["first"]["shards"] >= 1 and figures["auto"]["first"]["invocations"] > 1
+    assert figures["off"]["next"]["ciRequests"] > 0 and figures["auto"]["next"]["ciRequests"] > 0
