@@ -71,6 +71,10 @@ class Settings:
     # the function itself (SCF sets both): a sweep with more work than it can finish invokes it for shards
     function_name: str | None = None
     function_namespace: str = "default"
+    # acting on failures: when a running batch is failing, and whether to cancel it then
+    failing_ratio: float = 0.5
+    failing_min: int = 100
+    cancel_when_failing: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -113,6 +117,9 @@ class Settings:
             if FUNCTION_RE.fullmatch(env.get("SCF_FUNCTIONNAME", ""))
             else None,
             function_namespace=env.get("SCF_NAMESPACE") or "default",
+            failing_ratio=_ratio("JOBWATCH_FAILING_RATIO", env.get("JOBWATCH_FAILING_RATIO", "0.5")),
+            failing_min=_positive_int("JOBWATCH_FAILING_MIN", env.get("JOBWATCH_FAILING_MIN", "100"), "objects"),
+            cancel_when_failing=_bool("JOBWATCH_CANCEL_WHEN_FAILING", env.get("JOBWATCH_CANCEL_WHEN_FAILING", "false")),
         )
 
     @property
@@ -260,6 +267,16 @@ def _positive_int(variable: str, value: str, unit: str = "seconds") -> int:
         raise ConfigError(variable, f"expected a whole number of {unit}") from None
     if number <= 0:
         raise ConfigError(variable, f"expected a positive number of {unit}")
+    return number
+
+
+def _ratio(variable: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(variable, "expected a fraction such as 0.5") from None
+    if not 0 < number <= 1:
+        raise ConfigError(variable, "expected a fraction above 0 and at most 1, such as 0.5")
     return number
 
 

@@ -17,6 +17,8 @@ TERMINAL_TYPES = {
 STATE_CHANGED = "ci.batchjob.state_changed"
 STUCK = "ci.batchjob.stuck"
 PROGRESS = "ci.batchjob.progress"
+FAILING = "ci.batchjob.failing"  # once per batch, whatever JOBWATCH_NOTIFY_ON says
+RETRIED = "ci.batchjob.retried"  # once per retry of a batch's failed objects
 MAX_BODY_BYTES = 20 * 1024
 
 
@@ -34,6 +36,10 @@ def event_id(job_id: str, kind: str, state: str, sequence: int) -> str:
     """
     if kind == STUCK:
         return f"evt-{job_id}-stuck"
+    if kind == FAILING:
+        return f"evt-{job_id}-failing"
+    if kind == RETRIED:
+        return f"evt-{job_id}-retried-{sequence:04d}"
     if kind == PROGRESS:
         return f"evt-{job_id}-progress-{sequence:04d}"
     if kind in TERMINAL_TYPES.values():

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from . import report, times
+from . import failing, report, times
 from .ci.children import Child, ChildPage
 from .ci.models import capped_text
 from .deadline import Deadline
@@ -38,6 +38,8 @@ class ObjectSource(Protocol):
     ) -> ChildPage: ...
 
     def execution_failure(self, run_id: str, *, deadline: Deadline | None = None) -> tuple[str, str, str]: ...
+
+    def cancel(self, job_id: str, *, deadline: Deadline | None = None) -> None: ...
 
 
 class Allowance:
@@ -172,6 +174,8 @@ class Lister:
             row["needsReason"] = True  # an execution's list entry does not say why: its detail does
         key = {"Success": "succeeded", "Failed": "failed", "Cancel": "cancelled"}[child.state]
         self.track["counts"][key] += 1
+        if child.state == "Failed":
+            failing.count_code(self.track.setdefault("codes", {}), row.get("code"))
         return row
 
     def find_reasons(self) -> None:
@@ -188,6 +192,7 @@ class Lister:
                         return
                     code, message, _ = self.ci.execution_failure(row["childId"], deadline=self.deadline)
                     row.update(code=capped_text(code or "Failed"), message=capped_text(message))
+                    failing.count_code(self.track.setdefault("codes", {}), row["code"])
                     del row["needsReason"]
                     self.spans.touch(line)
                 self.spans.settle()

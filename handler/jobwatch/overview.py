@@ -41,7 +41,7 @@ ROOTS = {"jobs": "index/jobs/root.json", "events": "index/events/root.json"}
 LEGACY = ("index/jobs.json", "index/events.json")  # the single documents of an earlier version
 DELTAS = "index/delta/"
 LINE_FIELDS = ("type", "name", "state", "creationTime", "startTime", "endTime", "objects", "nonExistent", "bucket",
-               "region")  # fmt: skip
+               "region", "failing", "retryOf")  # fmt: skip
 REBUILD_SLICE = 2000  # records read per sweep while an index is rebuilt
 DELTA_SLICE = 50  # deltas applied per sweep
 DELTA_LINES = 2000  # lines per delta document (a delta stays well under 1 MiB)

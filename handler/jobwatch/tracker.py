@@ -30,11 +30,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from . import events as ev
-from . import report, spans, times
+from . import failing, report, spans, times
 from .ci.models import TERMINAL_STATES, Job
 from .config import Settings
 from .deadline import Deadline
-from .errors import JobwatchError, StoreError
+from .errors import CITransientError, JobwatchError, StoreError
 from .listing import Allowance, Lister, ObjectSource
 from .parts import PartWriter
 from .records import Records, dumps
@@ -283,9 +283,72 @@ class Tracker:
         if finished:
             outcome.events += self._finish(track, record, counts)
             outcome.finished = True
-        elif self.settings.notify_on == "all" and record is not None:
-            outcome.events += self._progress(track, record, counts, hold)
+        else:
+            outcome.events += self._failing(track, record, counts, state, hold, outcome, deadline)
+            if self.settings.notify_on == "all" and record is not None:
+                outcome.events += self._progress(track, record, counts, hold)
         return outcome
+
+    # --- failing batches ------------------------------------------------------------------------
+
+    def _failing(
+        self,
+        track: dict[str, Any],
+        record: dict[str, Any] | None,
+        counts: dict[str, Any],
+        state: str,
+        hold: Callable[[], int],
+        outcome: TrackOutcome,
+        deadline: Deadline,
+    ) -> list[Any]:
+        """Once a batch not finished yet is failing: one ``ci.batchjob.failing`` event, and with
+        ``JOBWATCH_CANCEL_WHEN_FAILING`` its cancellation (tried again on later sweeps until CI took it or the batch
+        ended; never sent again once it did)."""
+        settings = self.settings
+        mark = track.get("failing")
+        if mark is not None:
+            if mark.get("action") == "cancelPending" and state not in TERMINAL_STATES:
+                hold()
+                self._cancel(track, mark, outcome, deadline)
+            return []
+        if not failing.is_failing(counts, settings.failing_min, settings.failing_ratio):
+            return []
+        hold()
+        now = self.now()
+        mark = track["failing"] = {"at": now.isoformat(), "objects": counts,
+                                   "failureCodes": failing.top_codes(track.get("codes") or {})}  # fmt: skip
+        if settings.cancel_when_failing and state not in TERMINAL_STATES:
+            mark["action"] = "cancelPending"
+            self._cancel(track, mark, outcome, deadline)
+        record = record or self.records.job(track["jobId"])
+        if record is None:
+            return []
+        record["failing"] = {k: mark[k] for k in ("at", "failureCodes") if k in mark} | (
+            {"action": mark["action"]} if "action" in mark else {}
+        )
+        self.records.put_job(record)
+        outcome.record = record
+        watch = self.records.watch(track["jobId"]) or self.records.finished_watch(track["jobId"])
+        history = record.get("history") or []
+        previous = history[-2]["state"] if len(history) >= 2 else None
+        extra = {"objects": counts, "failureCodes": mark["failureCodes"],
+                 **({"action": mark["action"]} if "action" in mark else {})}  # fmt: skip
+        return self.create_event(ev.FAILING, record, previous, 0, watch, now, extra=extra)
+
+    def _cancel(self, track: dict[str, Any], mark: dict[str, Any], outcome: TrackOutcome, deadline: Deadline) -> None:
+        """``PUT …?cancel`` of a failing batch: "cancelled" once CI took it; a refusal is told, a failure retried."""
+        try:
+            self.ci.cancel(track["jobId"], deadline=deadline)
+        except CITransientError as exc:
+            outcome.error = (
+                f"{exc.code}: cancelling failing batch {track['jobId']} failed, tried again next sweep: {exc}"
+            )
+            return
+        except JobwatchError as exc:  # CI refused it (it ended meanwhile, or the role may not cancel): not repeated
+            mark.update(action="cancelRefused", error=f"{exc.code}: {exc}")
+            outcome.error = f"{exc.code}: CI refused to cancel failing batch {track['jobId']}: {exc}"
+            return
+        mark["action"] = "cancelled"
 
     # --- rows, parts, report --------------------------------------------------------------------
 
