@@ -23,6 +23,7 @@ from .records import Records, dumps
 PAGE_LINES = 1000
 PAGE_BYTES = 384 * 1024  # a root and two pages stay under 1 MiB
 Key = tuple[str, str]
+FLAGS = ("failing",)
 
 
 class Book:
@@ -90,10 +91,13 @@ class Book:
         self._dirty.clear()
         self._docs.clear()
         counts: dict[str, int] = {}
+        flagged: dict[str, int] = {}
         for meta in self.metas:
             for status, number in meta.get("counts", {}).items():
                 counts[status] = counts.get(status, 0) + int(number)
-        self.root.update(seq=self.seq, counts=counts)
+            for flag, number in meta.get("flags", {}).items():
+                flagged[flag] = flagged.get(flag, 0) + int(number)
+        self.root.update(seq=self.seq, counts=counts, flags=flagged)
 
     def _write(self, meta: dict[str, Any], document: dict[str, Any]) -> None:
         lines = document["lines"]
@@ -129,10 +133,14 @@ class Book:
         if meta["key"] and meta["key"] not in (key, "head"):
             self.garbage.append(meta["key"])
         counts: dict[str, int] = {}
+        flagged: dict[str, int] = {}
         for line in lines.values():
             status = self.status(line)
             counts[status] = counts.get(status, 0) + 1
-        meta.update(key=key, lines=len(lines), counts=counts)
+            for flag in FLAGS:  # lines that carry a flag (a failing batch), counted apart from the statuses
+                if line.get(flag):
+                    flagged[flag] = flagged.get(flag, 0) + 1
+        meta.update(key=key, lines=len(lines), counts=counts, flags=flagged)
 
 
 def _slug(start: list[str]) -> str:

@@ -334,7 +334,8 @@ def list_jobs(
         total = counts.get(state, 0) if state and not narrowed else None
         if not state and not narrowed:
             total = sum(counts.values())
-        return {"jobs": items, "nextCursor": following, "counts": counts,
+        flags = dict(root.get("flags") or {})
+        return {"jobs": items, "nextCursor": following, "counts": counts, "failing": int(flags.get("failing", 0)),
                 **({"total": total} if total is not None else {})}  # fmt: skip
 
     def keep(record: dict[str, Any]) -> bool:

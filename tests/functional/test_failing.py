@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from devkit.ciemu import CIEmulator, EmulatedJob
+from jobwatch import service
 from jobwatch.entry import Ports
 from jobwatch.events import TERMINAL_TYPES
 from jobwatch.store import ObjectStore
@@ -65,6 +66,8 @@ def test_one_failing_event_while_it_runs(emulator: CIEmulator, store: ObjectStor
     assert codes and [c["count"] for c in codes] == sorted((c["count"] for c in codes), reverse=True)
     assert all(c["code"] in actual and c["count"] <= actual[c["code"]] for c in codes)
     assert "action" not in data and ports.records.job(job.job_id)["failing"]["failureCodes"] == codes  # type: ignore[index]
+    listed = service.list_jobs(ports, "", "", 10, "")
+    assert listed["failing"] == 1 and listed["jobs"][0]["failing"]["failureCodes"] == codes  # the page's mark and count
 
 
 def test_no_failing_event_for_a_healthy_batch(emulator: CIEmulator, store: ObjectStore) -> None:

@@ -94,6 +94,11 @@ function deliveryOf(line) {
   return "delivered";
 }
 
+function failingTitle(failing) {
+  const codes = (failing.failureCodes || []).map((c) => c.code + " × " + c.count).join(", ");
+  return "Most of its ended objects failed" + (codes ? ": " + codes : "");
+}
+
 function chips(container, counts, order) {
   container.replaceChildren();
   for (const name of order) {
@@ -128,7 +133,8 @@ async function showJobs() {
   if (cursor) query.set("cursor", cursor);
   const [jobs, events, targets] = await Promise.all([call("jobs?" + query), call("events?status=failed&limit=1"),
     call("targets")]);
-  chips($("job-counts"), jobs.counts, ["Submitted", "Running", "Pause", "Success", "Failed", "Cancel"]);
+  chips($("job-counts"), { ...jobs.counts, failing: jobs.failing || 0 },
+    ["Submitted", "Running", "Pause", "Success", "Failed", "Cancel", "failing"]);
   chips($("event-counts"), events.counts, ["pending", "delivered", "failed"]);
   showTargets(targets);
   const body = $("jobs-table").tBodies[0];
@@ -138,7 +144,8 @@ async function showJobs() {
     body.append(el("tr", { "data-job-id": job.jobId, "data-state": job.state, "data-bucket": job.bucket || "" },
       el("td", {}, link, el("div", { class: "bar-label", text: `${job.name || ""} · ${job.type || ""}` })),
       el("td", { class: "mono", title: job.region || "", text: job.bucket || "—" }),
-      el("td", {}, badge(job.state)),
+      el("td", {}, badge(job.state), job.failing ? el("span", { class: "badge", "data-failing": "true",
+        title: failingTitle(job.failing), text: job.failing.action === "cancelled" ? "failing · cancelled" : "failing" }) : null),
       el("td", {}, progress(job.objects)),
       el("td", {}, when(job.creationTime)),
       el("td", {}, when(job.endTime)),
