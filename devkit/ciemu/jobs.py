@@ -55,6 +55,7 @@ class EmulatedJob:
     object_failure_ratio: float = 0.1
     object_duration: tuple[float, float] = (2.0, 20.0)
     wait_for_objects: bool = False  # True: the batch ends once its objects are done, not once dispatched
+    keys: list[str] | None = None  # its objects' keys (a UrlFile's list, or a test's); None: input/obj-NNNNNNN.mp4
 
     @property
     def started_at(self) -> float:

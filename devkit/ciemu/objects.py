@@ -126,7 +126,7 @@ def child_at(job: EmulatedJob, stream: int, index: int, now: float) -> EmulatedC
     failed = bool(fails[index])
     code, message = FAILURES[reasons[index]] if failed else ("", "")
     stem = str(job.input.get("Prefix") or "input/")
-    key = f"{stem}obj-{index:07d}.mp4"
+    key = job.keys[index] if job.keys else f"{stem}obj-{index:07d}.mp4"
     if job.cancelled_at is not None and job.cancelled_at < ended:
         ended = job.cancelled_at
         state = "Cancel" if now >= ended else ("Running" if now >= started else "Submitted")

@@ -58,6 +58,9 @@ class EmulatorOptions:
     execution_details_have_tasks: bool = True  # False: a failed execution's detail carries no Tasks
     child_without_state: set[str] = field(default_factory=set)  # these children's entries come without a State
     child_faults: list[str] = field(default_factory=list)  # faults for object listings only, one per request
+    # An Input.UrlFile is read through this S3 endpoint (path-style; a local S3 server in tests and the demo): one
+    # object per listed URL. Without it, a batch from a UrlFile is refused as CI refuses a list it cannot read.
+    cos_endpoint: str | None = None
     job_without_state: set[str] = field(default_factory=set)  # these batch jobs' entries come without a State
     # these batch jobs' CreationTime in another form: "ms" (with milliseconds), "naive" (no offset), "empty"
     creation_time_form: dict[str, str] = field(default_factory=dict)
@@ -248,10 +251,39 @@ class CIEmulator(LocalServer):
             raise CIError(400, "InvalidArgument", "Operation.Tag and Operation.JobParam are required")
         if kind == "Job":
             operation.setdefault("JobLevel", "0")
-        job = self.book.add(
-            EmulatedJob(new_job_id(), kind, name, self.clock(), source, operation, submitted_for=1.0, running_for=10.0)
+        job = EmulatedJob(
+            new_job_id(), kind, name, self.clock(), source, operation, submitted_for=1.0, running_for=10.0
         )
-        return self._response([job])
+        if source.get("UrlFile"):
+            job.keys = self._url_file(str(source["UrlFile"]))
+            job.objects = len(job.keys)
+            job.running_for = max(10.0, len(job.keys) * 0.5)
+        return self._response([self.book.add(job)])
+
+    def _url_file(self, url: str) -> list[str]:
+        """The object keys a UrlFile lists (``https://<bucket>.cos.<region>.myqcloud.com/<key>`` lines), read through
+        ``cos_endpoint``'s S3 API."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if self.options.cos_endpoint is None or ".cos." not in host:
+            raise CIError(400, "ResourceDownloadFailed", "the UrlFile could not be read")
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.client("s3", endpoint_url=self.options.cos_endpoint, region_name="ap-guangzhou",
+                              aws_access_key_id="emulator", aws_secret_access_key="emulator",  # noqa: S106 (moto's)
+                              config=Config(s3={"addressing_style": "path"}))  # fmt: skip
+        try:
+            body = client.get_object(Bucket=host.split(".cos.")[0], Key=unquote(parts.path.lstrip("/")))["Body"].read()
+        except Exception:
+            raise CIError(400, "ResourceDownloadFailed", "the UrlFile could not be read") from None
+        keys = []
+        for line in body.decode("utf-8").splitlines():
+            if line.strip():
+                keys.append(unquote(urlsplit(line.strip()).path.lstrip("/")))
+        if not keys:
+            raise CIError(400, "InvalidArgument", "the UrlFile lists no object")
+        return keys
 
     def describe(self, ids_segment: str) -> bytes:
         ids = [i for i in ids_segment.split(",") if i]

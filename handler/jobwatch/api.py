@@ -20,7 +20,16 @@ from typing import Any
 from . import callbacks, service, ui
 from .deadline import Deadline
 from .errors import CIError, InvalidInputError, JobwatchError
-from .httpmessage import HTTPError, Request, error_body, error_response, normalise, respond, respond_bytes
+from .httpmessage import (
+    STATUS_OF_CODE,
+    HTTPError,
+    Request,
+    error_body,
+    error_response,
+    normalise,
+    respond,
+    respond_bytes,
+)
 from .ids import checked_event_id, checked_job_id
 from .service import Ports
 
@@ -103,6 +112,11 @@ def job_report_part(ports: Ports, request: Request, deadline: Deadline) -> dict[
     return respond_bytes(200, data, "text/csv; charset=utf-8", {"Content-Disposition": disposition})
 
 
+def retry_job(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
+    status, answer = service.retry(ports, request.params["jobId"], request.json() if request.body else {}, deadline)
+    return respond(status, answer)
+
+
 def add_watch(ports: Ports, request: Request, deadline: Deadline) -> dict[str, Any]:
     watch, created = service.watch(ports, request.json())
     return respond(201 if created else 200, {"watch": watch, "created": created})
@@ -170,6 +184,7 @@ ROUTES = (
     Route("GET", "/jobs/{jobId}/objects", job_objects),
     Route("GET", "/jobs/{jobId}/report", job_report),
     Route("GET", "/jobs/{jobId}/report/{part}", job_report_part),
+    Route("POST", "/jobs/{jobId}/retry", retry_job),
     Route("POST", "/watches", add_watch),
     Route("DELETE", "/watches/{jobId}", remove_watch),
     Route("GET", "/events", list_events),
@@ -245,6 +260,6 @@ def handle(event: dict[str, Any], ports: Ports, deadline: Deadline) -> dict[str,
     except CIError as exc:  # CI's trouble, not the caller's
         return respond(503, {"error": error_body(exc)}, {"Retry-After": "30"})
     except InvalidInputError as exc:
-        return respond(400 if exc.code != "NotFound" else 404, {"error": error_body(exc)})
+        return respond(STATUS_OF_CODE.get(exc.code, 400), {"error": error_body(exc)})
     except JobwatchError as exc:
         return error_response(exc)

@@ -71,10 +71,12 @@ class Settings:
     # the function itself (SCF sets both): a sweep with more work than it can finish invokes it for shards
     function_name: str | None = None
     function_namespace: str = "default"
-    # acting on failures: when a running batch is failing, and whether to cancel it then
+    # acting on failures: when a running batch is failing, whether to cancel it then; whether retries may be asked for
     failing_ratio: float = 0.5
     failing_min: int = 100
     cancel_when_failing: bool = False
+    retry: bool = False  # POST /jobs/{jobId}/retry allowed
+    cos_endpoint: str | None = None  # the watched buckets' own objects (retry lists): an S3 endpoint override
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -120,6 +122,8 @@ class Settings:
             failing_ratio=_ratio("JOBWATCH_FAILING_RATIO", env.get("JOBWATCH_FAILING_RATIO", "0.5")),
             failing_min=_positive_int("JOBWATCH_FAILING_MIN", env.get("JOBWATCH_FAILING_MIN", "100"), "objects"),
             cancel_when_failing=_bool("JOBWATCH_CANCEL_WHEN_FAILING", env.get("JOBWATCH_CANCEL_WHEN_FAILING", "false")),
+            retry=_bool("JOBWATCH_RETRY", env.get("JOBWATCH_RETRY", "false")),
+            cos_endpoint=_url(env, "JOBWATCH_COS_ENDPOINT"),
         )
 
     @property

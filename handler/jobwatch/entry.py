@@ -23,7 +23,7 @@ __all__ = ["ACTIONS", "Ports", "handle", "load_ports"]
 
 log = logging.getLogger("jobwatch")
 
-ACTIONS = ("sweep", "describe", "watch", "unwatch", "replay", "record", "objects", "report", "work")
+ACTIONS = ("sweep", "describe", "watch", "unwatch", "replay", "record", "objects", "report", "work", "retry")
 
 
 def handle(
@@ -90,6 +90,9 @@ def _action(event: dict[str, Any], ports: Ports, deadline: Deadline) -> dict[str
     action = event.get("action")
     if action == "sweep":
         return service.run_sweep(ports, deadline)
+    if action == "retry":
+        status, answer = service.retry(ports, event.get("jobId"), event, deadline)
+        return {"ok": True, "created": status == 201, **answer}
     if action == "work":
         return service.run_work(ports, event.get("shard"), deadline)
     if action == "describe":

@@ -66,6 +66,24 @@ class InvalidInputError(PermanentError):
     source = "caller"
 
 
+class NotFoundError(InvalidInputError):
+    """Raised when a named job, event or document does not exist."""
+
+    code = "NotFound"
+
+
+class ForbiddenError(InvalidInputError):
+    """Raised for an action this deployment does not allow (a setting turns it on)."""
+
+    code = "Forbidden"
+
+
+class ConflictError(InvalidInputError):
+    """Raised for an action the named thing is not in a state for (a batch still running, nothing to retry)."""
+
+    code = "Conflict"
+
+
 class StoreUnavailableError(TransientError):
     """The store did not answer in time, or answered 5xx or throttled."""
 

@@ -128,7 +128,7 @@ def respond_bytes(status: int, data: bytes, content_type: str, headers: dict[str
     }
 
 
-STATUS_OF_CODE = {"NotFound": 404, "InvalidConfiguration": 503}
+STATUS_OF_CODE = {"NotFound": 404, "Forbidden": 403, "Conflict": 409, "InvalidConfiguration": 503}
 
 
 def error_response(exc: JobwatchError) -> dict[str, Any]:

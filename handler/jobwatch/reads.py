@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from . import objectpages, report, watches
-from .errors import InvalidInputError, StoreError
+from .errors import InvalidInputError, NotFoundError, StoreError
 from .events import public_event
 from .records import Records
 
@@ -15,12 +15,6 @@ OBJECT_STATES = ("active", "Submitted", "Running", "Pause", "Success", "Failed",
 PART_RE = re.compile(r"objects-[0-9]{5}\.csv")
 MAX_PART_BYTES = 5 * 1024 * 1024  # SCF answers a synchronous call with at most 6 MB
 PROGRESS_SHOWN = 10  # a job's story shows its newest progress events
-
-
-class NotFoundError(InvalidInputError):
-    """Raised when what was asked for does not exist (yet)."""
-
-    code = "NotFound"
 
 
 def job_story(records: Records, job_id: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ reads (a job's story, lists of jobs and events, objects, the report). It imports
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from .records import Records
 from .store import open_store
 from .sweep import CISource, Notifier, Sweeper
 from .targets import Target
+
+log = logging.getLogger("jobwatch.service")
 
 MAX_DESCRIBE_IDS = 100
 SCAN_LIMIT = 1000  # stored documents read per page at most, however selective the filters
@@ -157,6 +160,35 @@ def run_work(ports: Ports, shard: object, deadline: Deadline) -> dict[str, Any]:
     result = fleet.work(checked, deadline)
     hidden = ("known", "stuckReported", "historyFrom", "baselined", "badEntries", "listEdges")
     return {k: v for k, v in result.items() if k not in hidden}
+
+
+def retry(ports: Ports, job_id: object, body: object, deadline: Deadline) -> tuple[int, dict[str, Any]]:
+    """Retry a finished batch's failed objects (see ``retries``): (HTTP status, answer)."""
+    from .retries import Retrier, checked_request
+    from .store.s3 import S3Store
+
+    checked = checked_job_id(job_id, "jobId")
+    codes, dry = checked_request(body)
+    settings = ports.settings
+
+    def creator_for(record: dict[str, Any]) -> Any:
+        if settings.many and record.get("bucket") and record.get("region"):
+            return ports.ci_host(Target(str(record["bucket"]), str(record["region"])).host)
+        return ports.ci
+
+    def writer_for(target: Target) -> Any:
+        endpoint = settings.cos_endpoint or f"https://cos.{target.region}.myqcloud.com"
+        return S3Store(target.bucket, endpoint_url=endpoint, region=target.region, credentials=settings.credentials)
+
+    record = ports.records.job(checked) or {}
+    retrier = Retrier(settings, ports.records, creator_for(record), writer_for, ports.clock)
+    status, answer = retrier.retry(checked, codes, dry, deadline)
+    if retrier.written or retrier.events:
+        try:
+            Overview(ports.records).fold([], retrier.written, retrier.events, deadline, ports.clock())
+        except JobwatchError as exc:  # the next sweep folds them in
+            log.warning("the index was not updated after a retry: %s", exc)
+    return status, answer
 
 
 def replay(ports: Ports, event_id: str) -> dict[str, Any]:

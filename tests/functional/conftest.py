@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from collections.abc import Iterator
@@ -125,3 +126,17 @@ def api(emulator: CIEmulator, tmp_path: Path) -> Ports:
     emulator.clock.advance(30)
     handle({"action": "sweep"}, {}, ports=ports)
     return ports
+
+
+WATCHED_BUCKET = "demo-1250000000"
+
+
+@pytest.fixture
+def watched(moto_endpoint: str) -> Any:
+    """The watched bucket on moto's S3 server (where retry lists go), emptied for each test."""
+    client = s3_client(moto_endpoint)
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+        client.create_bucket(Bucket=WATCHED_BUCKET)
+    for item in client.list_objects_v2(Bucket=WATCHED_BUCKET).get("Contents", []):
+        client.delete_object(Bucket=WATCHED_BUCKET, Key=item["Key"])
+    return client

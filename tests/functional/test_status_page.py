@@ -268,3 +268,36 @@ def test_buckets_column_filter_and_failing_bucket(browser: WebDriver, buckets_si
          == {C.bucket})  # fmt: skip
     shown = {r.get_attribute("data-job-id") for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-job-id]")}
     assert shown == {i for i in stored_ids(ports.records, "jobs") if ports.records.job(i)["bucket"] == C.bucket}  # type: ignore[index]
+
+
+@pytest.fixture
+def retry_site(emulator: CIEmulator, tmp_path: Path, moto_endpoint: str, watched: Any) -> Iterator[tuple[Ports, str]]:
+    """A finished batch with failed objects, retries on, the watched bucket on moto's S3 server."""
+    from tests.functional.test_retry import finished_batch, ports_for
+
+    ports = ports_for(emulator, tmp_path, moto_endpoint, JOBWATCH_RETRY="true")
+    job = finished_batch(emulator, ports)
+    with serve(ports, "functionurl") as served:
+        yield ports, served.url + "#" + job.job_id
+
+
+def test_retry_button_makes_the_new_batch(
+    browser: WebDriver, retry_site: tuple[Ports, str], emulator: CIEmulator
+) -> None:
+    """A finished batch with failures has a "Retry failed objects" button; its confirmation names how many; once
+    accepted, the page links the new batch, which the emulator has."""
+    ports, site = retry_site
+    url, _, job_id = site.partition("#")
+    failed = ports.records.job(job_id)["objects"]["failed"]  # type: ignore[index]
+    sign_in(browser, url)
+    job_rows(browser)
+    browser.get(f"{url}/ui#/job/{job_id}")
+    wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, '[data-action="retry"]')).click()
+    from selenium.webdriver.support import expected_conditions
+
+    alert = wait(browser, expected_conditions.alert_is_present())
+    assert f"Retry {failed} failed objects" in alert.text
+    alert.accept()
+    made = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "[data-retry]")).get_attribute("data-retry")
+    created = emulator.book.get(made)
+    assert created is not None and len(created.keys or []) == failed

@@ -138,7 +138,9 @@ def test_policy_is_exactly_what_the_code_calls() -> None:
     assert "ci:DescribeInventoryTriggerJobs" in derived and "cos:PutObject" in derived  # the derivation sees calls
     base, acting = policy_actions(), policy_actions("cam-policy-act.json")
     assert base == derived - ACTING, {"missing": derived - ACTING - base, "extra": base - derived}
-    assert acting == derived & ACTING, {"missing": derived & ACTING - acting, "extra": acting - derived}
+    ci_acting = {a for a in acting if a.startswith("ci:")}
+    assert ci_acting == derived & ACTING, {"missing": derived & ACTING - ci_acting, "extra": ci_acting - derived}
+    assert acting <= derived  # and the retry lists' PutObject, on jobwatch/retries/* of the watched bucket only
 
 
 def test_deployed_function_neither_creates_nor_cancels() -> None:

@@ -25,7 +25,7 @@ from typing import Any
 from .. import events as ev
 from .. import times
 from ..deadline import Deadline
-from ..errors import InvalidInputError, JobwatchError, StoreUnavailableError
+from ..errors import JobwatchError, NotFoundError, StoreUnavailableError
 from ..records import Records
 from ..redaction import redact
 from ..signing import webhook_headers
@@ -40,12 +40,6 @@ RECORD_RETRIES = (0.2, 0.5, 1.0)  # pauses before writing a round's outcome agai
 WORKERS = 8
 CHUNK = 4 * WORKERS  # due markers read from the listing at a time: the deadline is checked between chunks
 LEGACY_SLICE = 200  # markers of an earlier version moved to their due time per sweep
-
-
-class NotFoundError(InvalidInputError):
-    """Raised when a named event does not exist."""
-
-    code = "NotFound"
 
 
 class Dispatcher:

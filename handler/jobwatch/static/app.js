@@ -158,6 +158,22 @@ async function showJobs() {
   $("newer").disabled = state.page === 0;
 }
 
+// Retry a finished batch's failed objects: a dry run first, so the confirmation shows how many.
+async function retryFailed(jobId) {
+  const path = "jobs/" + encodeURIComponent(jobId) + "/retry";
+  const post = (body) => call(path, { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body) });
+  try {
+    const dry = await post({ dryRun: true });
+    if (!window.confirm(`Retry ${dry.objects} failed objects as a new batch job?`)) return;
+    const made = await post({});
+    showMessage(`Batch ${made.jobId} retries ${made.objects} objects.`);
+    await showJob(jobId);
+  } catch (err) {
+    showMessage(err.message);
+  }
+}
+
 async function showJob(jobId) {
   const [story, failed] = await Promise.all([
     call("jobs/" + encodeURIComponent(jobId) + "/record"),
@@ -190,6 +206,20 @@ async function showJob(jobId) {
         " ", el("span", { class: "mono", text: "md5 " + part.md5 })));
     }
     if (!story.report.parts.length) report.append(el("p", { class: "empty", text: "The report lists no objects." }));
+    if ((story.report.objects || record.objects || {}).failed) {
+      report.append(el("p", {}, el("button", { type: "button", "data-action": "retry",
+        onclick: () => retryFailed(record.jobId), text: "Retry failed objects" })));
+    }
+  }
+  for (const done of record.retries || []) {
+    for (const id of done.jobIds || []) {
+      report.append(el("p", { "data-retry": id }, `Retry ${done.n} (${done.objects} objects): `,
+        el("a", { href: "#/job/" + encodeURIComponent(id), class: "mono", text: id })));
+    }
+  }
+  if (record.retryOf) {
+    report.append(el("p", {}, "Retries the failed objects of ",
+      el("a", { href: "#/job/" + encodeURIComponent(record.retryOf), class: "mono", text: record.retryOf })));
   }
   const events = $("job-events");
   events.replaceChildren(...story.events.map(eventCard));

@@ -72,9 +72,9 @@ class S3Store:
         response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
         return bytes(response["Body"].read())
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes, content_type: str = "application/json") -> None:
         try:
-            self._call("put_object", Bucket=self.bucket, Key=self._key(key), Body=data, ContentType="application/json")
+            self._call("put_object", Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
         except Exception as exc:
             raise _translate(exc, "write", key) from exc
 
