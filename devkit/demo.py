@@ -1,10 +1,12 @@
 """``make demo``: the main job end to end on the embedded default, no cloud account needed.
 
 Starts the CI emulator on 127.0.0.1 with three buckets in two regions (one of them answers 503 for a few sweeps)
-and batch jobs of both types that move through their states, each dispatching a few hundred objects (some fail),
-runs the real ``index.main_handler`` with timer events every few seconds against ``file:.jobwatch``, shows a live
-table with each job's bucket and a progress bar per batch, and ends with a summary that names each completion report
-and its failed rows. Everything it starts, it stops.
+and batch jobs of both types that move through their states, each dispatching a few hundred objects (some fail; one
+batch fails three in four, and jobwatch warns of it while it runs), with moto's S3 server standing for the watched
+buckets' own objects; runs the real ``index.main_handler`` with timer events every few seconds against
+``file:.jobwatch``, shows a live table with each job's bucket and a progress bar per batch, retries the failing
+batch's failed objects once it is finished and follows the new batch to its end, and ends with a summary that names
+each completion report and its failed rows. Everything it starts, it stops.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from rich.table import Table
 
 from devkit.ciemu import TEST_SECRET_ID, TEST_SECRET_KEY, CIEmulator
 from devkit.receiver import WebhookReceiver, new_secret
+from devkit.s3server import S3Server
+from devkit.s3server import client as s3_client
 
 MARKER = ".jobwatch-demo"  # the demo empties only folders that carry it
 BUCKETS = (
@@ -117,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
 
     secret = new_secret()
     receiver = WebhookReceiver(secret).start()
-    with CIEmulator() as emulator:
+    with CIEmulator() as emulator, S3Server() as s3:
+        emulator.options.cos_endpoint = s3.url  # the watched buckets' own objects: retry lists
+        for bucket, _ in BUCKETS:
+            s3_client(s3.url).create_bucket(Bucket=bucket)
         books = {bucket: emulator.add_bucket(bucket, region) for bucket, region in BUCKETS}
         made = []
         for n, book in enumerate(books.values()):
@@ -126,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                                  object_failure_ratio=0.04, object_duration=tuple(args.object_duration))  # fmt: skip
         for clean in made[::2]:  # half the batches process every object fine: those end as ci.batchjob.succeeded
             clean.object_failure_ratio = 0.0
+        doomed = made[1]  # a wrong template, say: most of its objects fail, and jobwatch says so while it runs
+        doomed.object_failure_ratio, doomed.running_for = 0.75, doomed.running_for * 4  # long enough to be warned of
         os.environ.update(
             {
                 "JOBWATCH_CI_ENDPOINT": emulator.url,
@@ -138,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
                 "JOBWATCH_WEBHOOK_URL": receiver.url,
                 "JOBWATCH_WEBHOOK_SECRET": secret,
                 "JOBWATCH_CALLBACK_ALLOW_NETS": "127.0.0.1/32",  # the local receiver; never set in production
+                "JOBWATCH_FAILING_MIN": "10",
+                "JOBWATCH_RETRY": "true",
+                "JOBWATCH_COS_ENDPOINT": s3.url,
             }
         )
         import index  # after the environment is set: the function reads it once
@@ -146,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{', '.join(f'{b}@{r}' for b, r in BUCKETS)}; store file:{store}")  # fmt: skip
         console.print(f"{FLAKY} answers 503 from the second sweep to the fourth: the others go on")
         console.print(f"webhook receiver on {receiver.url} (verifies every delivery with standardwebhooks)")
+        console.print(f"batch {doomed.job_id[:10]}… fails three objects in four: watch for ci.batchjob.failing")
         ids = [j.job_id for j in sorted(made, key=lambda j: (j.type, j.name))]
         totals: Counter[str] = Counter()
         kinds: Counter[str] = Counter()
@@ -180,9 +193,13 @@ def main(argv: list[str] | None = None) -> int:
                 for event_id in result.get("eventIds", []):
                     doc = json.loads((store / "events" / f"{event_id}.json").read_text())
                     kinds[doc["type"]] += 1
+                    if doc["type"] == "ci.batchjob.failing":
+                        warned = _warning(doc, doomed.state_at(emulator.clock())[0])
+                        console.print(warned)
                 if not cancelled and sweeps == 3:
                     # Show a cancellation too: the first job still active is cancelled through CI's API.
-                    active = [j for j in made if j.state_at(emulator.clock())[0] in ("Submitted", "Running")]
+                    active = [j for j in made if j.state_at(emulator.clock())[0] in ("Submitted", "Running")
+                              and j is not doomed]  # fmt: skip
                     if active:
                         next(b for b in books.values() if b.get(active[0].job_id)).cancel(active[0].job_id)
                     cancelled = True
@@ -190,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
                 if sweeps > 1 and result.get("activeJobs") == 0 and not result.get("objects", {}).get("batches"):
                     break  # every batch has ended in CI and every object with it
                 time.sleep(args.every)
+        retried = _retry(console, index, books, doomed.job_id, args, store, kinds)
+        if retried:
+            ids.append(retried)
 
     console.print()
     console.print(
@@ -237,6 +257,47 @@ def main(argv: list[str] | None = None) -> int:
     unfinished += len(ids) - reported  # a batch is finished only once its report is written
     undelivered = sum(kinds.values()) - sum(receiver.by_type.values())
     return 1 if unfinished or undelivered or receiver.duplicates or receiver.rejected else 0
+
+
+def _warning(event: dict[str, Any], batch_state: str) -> str:
+    """The failing event, as the demo shows it when it arrives."""
+    data = event["payload"]["data"]
+    counts = data["objects"]
+    ended = counts["succeeded"] + counts["failed"] + counts["cancelled"]
+    codes = ", ".join(f"{c['code']} × {c['count']}" for c in data["failureCodes"])
+    return (
+        f"[yellow]⚠ ci.batchjob.failing[/] {data['jobId'][:10]}… (CI says {batch_state}): {counts['failed']} of "
+        f"{ended} ended objects failed; most often {codes}"
+    )
+
+
+def _retry(console: Console, index: Any, books: dict[str, Any], job_id: str, args: argparse.Namespace, store: Path,
+           kinds: Counter[str]) -> str | None:  # fmt: skip
+    """Retry the failing batch's failed objects once it is finished, and follow the new batch to its end."""
+    answer = index.main_handler({"action": "retry", "jobId": job_id}, {"request_id": "demo-retry"})
+    if not answer.get("ok"):
+        console.print(f"[red]retry refused:[/] {answer.get('error')}")
+        return None
+    new_id = str(answer["jobId"])
+    kinds["ci.batchjob.retried"] += 1
+    console.print(f"Retried {answer['objects']} failed objects of {job_id[:10]}… as batch {new_id[:10]}… "
+                  f"(list {answer['list']} in the watched bucket)")  # fmt: skip
+    made = next(book.get(new_id) for book in books.values() if book.get(new_id))
+    made.running_for, made.object_duration = 3.0, tuple(args.object_duration)  # the demo's pace, not CI's
+    started = time.monotonic()
+    while time.monotonic() - started < args.timeout:
+        result = index.main_handler({"Type": "Timer", "TriggerName": "demo", "Message": ""},
+                                    {"request_id": "demo-retry-sweep", "time_limit_in_ms": 30_000})  # fmt: skip
+        for event_id in result.get("eventIds", []):
+            kinds[json.loads((store / "events" / f"{event_id}.json").read_text())["type"]] += 1
+        if (store / "reports" / new_id / "manifest.json").exists():
+            record = json.loads((store / "jobs" / f"{new_id}.json").read_text())
+            objects = record.get("objects") or {}
+            console.print(f"  the retry batch finished {record['state']}: {objects.get('succeeded')} of "
+                          f"{objects.get('total')} objects succeeded this time")  # fmt: skip
+            return new_id
+        time.sleep(args.every)
+    return new_id
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

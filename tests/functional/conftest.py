@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from devkit.ciemu import CIEmulator, EmulatedJob
-from devkit.localserver import Serving
+from devkit.s3server import S3Server
 from jobwatch.ci import CIClient
 from jobwatch.config import Credentials
 from jobwatch.entry import Ports, handle
@@ -49,24 +49,9 @@ def client(emulator: CIEmulator, sleeps: Sleeps) -> Iterator[CIClient]:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """moto's S3 in server mode: a real HTTP S3 endpoint on 127.0.0.1.
-
-    Requests are handled one at a time (connections stay concurrent), so a conditional PUT is atomic as on real
-    S3 and COS: moto checks If-None-Match and stores in two steps, which could let two racing creates both win.
-    """
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-    from werkzeug.serving import make_server
-
-    app = DomainDispatcherApplication(create_backend_app)
-    lock = threading.Lock()
-
-    def one_at_a_time(environ: Any, start_response: Any) -> Any:
-        with lock:
-            return list(app(environ, start_response))
-
-    server = make_server("127.0.0.1", 0, one_at_a_time, True, request_handler=MotoRequestHandler)
-    with Serving(server) as served:
-        yield served.url
+    """moto's S3 in server mode: a real HTTP S3 endpoint on 127.0.0.1 (one request at a time: devkit/s3server.py)."""
+    with S3Server() as server:
+        yield server.url
 
 
 def s3_client(endpoint: str) -> Any:

@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_demo_runs_to_summary(tmp_path: Path) -> None:
     """A fast demo over three buckets in two regions (one failing for a while) ends with every job finished, every
-    event verified by the receiver once, each job's bucket on disk, and the failing bucket named."""
+    event verified by the receiver once, each job's bucket on disk, the failing bucket named, the failing batch
+    warned of, and its failed objects retried in a batch of their own that finishes too."""
     store = tmp_path / "demo-store"
     run = subprocess.run(
         [
@@ -47,9 +48,13 @@ def test_demo_runs_to_summary(tmp_path: Path) -> None:
     assert "Summary" in run.stdout and "ci.batchjob.succeeded" in run.stdout
     assert "duplicates: 0, rejected signatures: 0" in run.stdout and "webhooks verified: 0" not in run.stdout
     records = [json.loads(p.read_text()) for p in (store / "jobs").glob("*.json")]
-    assert len(records) == 6 and all(r["state"] in ("Success", "Failed", "Cancel") for r in records)
+    assert len(records) == 7 and all(r["state"] in ("Success", "Failed", "Cancel") for r in records)  # 6 + a retry
+    assert "⚠ ci.batchjob.failing" in run.stdout and "the retry batch finished" in run.stdout
+    (retry,) = [r for r in records if r.get("retryOf")]
+    original = next(r for r in records if r["jobId"] == retry["retryOf"])
+    assert retry["objects"]["total"] == original["objects"]["failed"] == original["retries"][0]["objects"]
     assert len(list((store / "events").glob("*.json"))) >= 6
-    assert run.stdout.count("manifest.json") == 6 and "objects," in run.stdout  # each report named in the summary
+    assert run.stdout.count("manifest.json") == 7 and "objects," in run.stdout  # each report named in the summary
     assert all(r["objects"]["total"] is not None for r in records)
     assert all(r["objects"]["total"] >= 20 for r in records if r["state"] != "Cancel")
     assert {(r["bucket"], r["region"]) for r in records} == {("demo-1250000000", "ap-guangzhou"),
