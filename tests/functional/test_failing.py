@@ -14,6 +14,7 @@ from jobwatch import service
 from jobwatch.entry import Ports
 from jobwatch.events import TERMINAL_TYPES
 from jobwatch.store import ObjectStore
+from tests.functional.conftest import concurrently
 from tests.functional.test_objects import batch, make_ports, sweep, truth
 from tests.stored import stored_ids
 
@@ -91,3 +92,16 @@ def test_cancel_when_failing(emulator: CIEmulator, store: ObjectStore) -> None:
     assert job.state_at(emulator.clock())[0] == "Cancel"
     assert emulator.served["cancel"] == 6  # five refused, then the one CI took; never again after
     assert ports.records.track(job.job_id)["failing"]["action"] == "cancelled"  # type: ignore[index]
+
+
+def test_one_failing_event_across_overlapping_sweeps(emulator: CIEmulator, store: ObjectStore) -> None:
+    """Two sweeps at once, every step: the batch still gets exactly one failing event."""
+    job = batch(emulator, "Job", objects=60, failure_ratio=0.8)
+    job.running_for = 200.0
+    ports = make_ports(emulator, store, **FAILING_ENV)
+    for _ in range(40):
+        emulator.clock.advance(10)
+        concurrently(lambda _: sweep(ports), [1, 2])
+        if terminal_events(ports, job.job_id):
+            break
+    assert len(failing_events(ports, job.job_id)) == 1

@@ -144,3 +144,21 @@ def test_sample_retry_event_is_a_dry_run(
     answer = handle({**load_event("invoke-retry.json"), "jobId": job.job_id}, {"request_id": "r"}, ports=ports)
     assert answer["ok"] and answer["dryRun"] and answer["objects"] == ports.records.job(job.job_id)["objects"]["failed"]  # type: ignore[index]
     assert len(emulator.book.all()) == before and not watched.list_objects_v2(Bucket=BUCKET).get("Contents")
+
+
+def test_a_long_list_is_split(
+    emulator: CIEmulator, tmp_path: Path, moto_endpoint: str, watched: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the rows one list holds, the failed objects go to several lists and batches, each named in the answer,
+    every failed object in exactly one of them."""
+    from jobwatch import retries
+
+    monkeypatch.setattr(retries, "LIST_ROWS", 4)
+    ports = ports_for(emulator, tmp_path, moto_endpoint, JOBWATCH_RETRY="true")
+    job = finished_batch(emulator, ports)
+    failed = sorted(c.object for c in truth(emulator, job) if c.state == "Failed")
+    status, answer, _ = call(ports, "POST", f"/jobs/{job.job_id}/retry", body="{}")
+    assert status == 201 and len(answer["lists"]) == len(answer["jobIds"]) == -(-len(failed) // 4) > 1
+    keys = [k for j in answer["jobIds"] for k in (emulator.book.get(j).keys or [])]  # type: ignore[union-attr]
+    assert sorted(keys) == failed
+    assert emulator.book.get(answer["jobIds"][1]).name == f"{job.name}-retry-1-2"  # type: ignore[union-attr]
