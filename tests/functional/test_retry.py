@@ -162,3 +162,23 @@ def test_a_long_list_is_split(
     keys = [k for j in answer["jobIds"] for k in (emulator.book.get(j).keys or [])]  # type: ignore[union-attr]
     assert sorted(keys) == failed
     assert emulator.book.get(answer["jobIds"][1]).name == f"{job.name}-retry-1-2"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("shape", ["functionurl", "apigateway"])
+def test_sample_http_retry_events(
+    emulator: CIEmulator, tmp_path: Path, moto_endpoint: str, watched: Any, shape: str
+) -> None:
+    """events/http-<shape>-job-retry.json (a dry run), pointed at a finished batch, answers 200 with the count."""
+    from tests.conftest import load_event
+
+    ports = ports_for(emulator, tmp_path, moto_endpoint, JOBWATCH_RETRY="true")
+    job = finished_batch(emulator, ports)
+    event = json.loads(json.dumps(load_event(f"http-{shape}-job-retry.json")).replace(
+        "b3deffea2f84911ec9cb15254008618d9", job.job_id))  # fmt: skip
+    event["headers"] = {
+        **event["headers"],
+        **{k: f"Bearer {TOKEN}" for k in event["headers"] if k.lower() == "authorization"},
+    }
+    answer = handle(event, {"request_id": "r"}, ports=ports)
+    assert answer["statusCode"] == 200, answer["body"]
+    assert json.loads(answer["body"])["objects"] == ports.records.job(job.job_id)["objects"]["failed"]  # type: ignore[index]
