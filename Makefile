@@ -90,7 +90,8 @@ UIN ?= $${Uin}
 FUNCTION ?= default/jobwatch
 policy: $(STAMP)
 	@$(BIN)/python -m devkit.policy --buckets "$(BUCKETS)" --store "$(STORE)" --store-region "$(STORE_REGION)" \
-	  --uin '$(UIN)' --function "$(FUNCTION)" $(if $(CHAIN),--chain "$(CHAIN)") $(if $(APPID),--appid "$(APPID)")
+	  --uin '$(UIN)' --function "$(FUNCTION)" $(if $(CHAIN),--chain "$(CHAIN)") $(if $(APPID),--appid "$(APPID)") \
+	  $(if $(ACT),--act)
 
 layer: $(STAMP)
 	$(BIN)/python -m devkit.build layer

@@ -22,6 +22,7 @@ from typing import Any
 from jobwatch.targets import parse_list
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "deploy" / "cam-policy.json"
+ACTING = TEMPLATE.with_name("cam-policy-act.json")  # cancel when failing, retry failed objects
 DISCOVER_ACTION = "ci:DescribeMediaBuckets"
 
 
@@ -30,8 +31,9 @@ def appid_of(bucket: str) -> str:
 
 
 def build(buckets: str, store: str, store_region: str, uin: str, function: str, chain: str | None = None,
-          appid: str | None = None) -> dict[str, Any]:  # fmt: skip
-    """The filled-in policy; ``ValueError`` naming what is wrong."""
+          appid: str | None = None, act: bool = False) -> dict[str, Any]:  # fmt: skip
+    """The filled-in policy (with ``act``, also what cancelling and retrying need); ``ValueError`` naming what is
+    wrong."""
     targets, regions = parse_list(buckets)
     if regions and not appid:
         raise ValueError("discover: needs --appid (the account's APPID, e.g. 1250000000)")
@@ -68,8 +70,24 @@ def build(buckets: str, store: str, store_region: str, uin: str, function: str, 
             invoked.append(f"qcs::scf:{store_region}:uin/{uin}:namespace/{chain_namespace or 'default'}"
                            f"/function/{chain_name}")  # fmt: skip
         statements.append({**statement, "resource": invoked})
+    if act:
+        statements += _acting(targets, regions, appid)
     policy["statement"] = statements
     return policy
+
+
+def _acting(targets: list[Any] | tuple[Any, ...], regions: tuple[str, ...], appid: str | None) -> list[dict[str, Any]]:
+    """``deploy/cam-policy-act.json`` filled in: the CI actions on the watched buckets, the retry lists' PutObject
+    under ``jobwatch/retries/`` of each."""
+    places = [(t.region, appid_of(t.bucket), t.bucket) for t in targets] or [(r, appid, "*") for r in regions]
+    found = []
+    for statement in json.loads(ACTING.read_text())["statement"]:
+        if any(a.startswith("ci:") for a in statement["action"]):
+            resources = [f"qcs::ci:{r}:uid/{a}:bucket/{b}/*" for r, a, b in places]
+        else:
+            resources = [f"qcs::cos:{r}:uid/{a}:{b}/jobwatch/retries/*" for r, a, b in places]
+        found.append({**statement, "resource": resources})
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,9 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--function", default="default/jobwatch", help="namespace/name of this function")
     parser.add_argument("--chain", help="namespace/name of JOBWATCH_CHAIN_FUNCTION, if any")
     parser.add_argument("--appid", help="the account's APPID (needed with discover:)")
+    parser.add_argument(
+        "--act", action="store_true", help="also what JOBWATCH_CANCEL_WHEN_FAILING and JOBWATCH_RETRY need"
+    )
     args = parser.parse_args(argv)
     try:
-        policy = build(args.buckets, args.store, args.store_region, args.uin, args.function, args.chain, args.appid)
+        policy = build(args.buckets, args.store, args.store_region, args.uin, args.function, args.chain, args.appid,
+                       args.act)  # fmt: skip
     except ValueError as exc:
         print(f"policy: {exc}", file=sys.stderr)
         return 2

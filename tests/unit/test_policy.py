@@ -45,3 +45,15 @@ def test_bad_input_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     """A malformed bucket list is refused with a message, not a traceback."""
     assert main(["--buckets", "nope", "--store", STORE, "--store-region", "ap-guangzhou"]) == 2
     assert "bucket" in capsys.readouterr().err
+
+
+def test_acting_statements_on_the_watched_buckets_only() -> None:
+    """--act adds cancel and create on each listed bucket, and PutObject under its jobwatch/retries/ alone."""
+    policy = build("a-1250000000@ap-guangzhou", STORE, "ap-guangzhou", "100001", "default/jw", act=True)
+    acting = [s for s in policy["statement"] if "ci:CreateInventoryTriggerJob" in s["action"]]
+    assert acting and acting[0]["resource"] == ["qcs::ci:ap-guangzhou:uid/1250000000:bucket/a-1250000000/*"]
+    lists = [s for s in policy["statement"] if s["resource"][0].endswith("/jobwatch/retries/*")]
+    assert lists and lists[0]["action"] == ["cos:PutObject"]
+    assert lists[0]["resource"] == ["qcs::cos:ap-guangzhou:uid/1250000000:a-1250000000/jobwatch/retries/*"]
+    plain = build("a-1250000000@ap-guangzhou", STORE, "ap-guangzhou", "100001", "default/jw")
+    assert "ci:CreateInventoryTriggerJob" not in json.dumps(plain)
