@@ -274,6 +274,7 @@ def _warning(event: dict[str, Any], batch_state: str) -> str:
 def _retry(console: Console, index: Any, books: dict[str, Any], job_id: str, args: argparse.Namespace, store: Path,
            kinds: Counter[str]) -> str | None:  # fmt: skip
     """Retry the failing batch's failed objects once it is finished, and follow the new batch to its end."""
+    console.print()
     answer = index.main_handler({"action": "retry", "jobId": job_id}, {"request_id": "demo-retry"})
     if not answer.get("ok"):
         console.print(f"[red]retry refused:[/] {answer.get('error')}")
