@@ -310,6 +310,11 @@ class Tracker:
             if mark.get("action") == "cancelPending" and state not in TERMINAL_STATES:
                 hold()
                 self._cancel(track, mark, outcome, deadline)
+                shown = record or self.records.job(track["jobId"])
+                if mark["action"] != "cancelPending" and shown is not None and shown.get("failing"):
+                    shown["failing"]["action"] = mark["action"]  # the record (and the page) say how it went
+                    self.records.put_job(shown)
+                    outcome.record = shown
             return []
         if not failing.is_failing(counts, settings.failing_min, settings.failing_ratio):
             return []

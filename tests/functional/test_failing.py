@@ -92,6 +92,7 @@ def test_cancel_when_failing(emulator: CIEmulator, store: ObjectStore) -> None:
     assert job.state_at(emulator.clock())[0] == "Cancel"
     assert emulator.served["cancel"] == 6  # five refused, then the one CI took; never again after
     assert ports.records.track(job.job_id)["failing"]["action"] == "cancelled"  # type: ignore[index]
+    assert ports.records.job(job.job_id)["failing"]["action"] == "cancelled"  # type: ignore[index]
 
 
 def test_one_failing_event_across_overlapping_sweeps(emulator: CIEmulator, store: ObjectStore) -> None:
