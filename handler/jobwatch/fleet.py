@@ -41,6 +41,7 @@ log = logging.getLogger("jobwatch.fleet")
 
 DISCOVER_EVERY = timedelta(minutes=10)
 PARALLEL = shards.PARALLEL  # targets looked at side by side (each paces its own requests)
+MIN_LOOK = 1.0  # seconds a bucket's look needs at least: with less left, the next sweep has it
 SHARDS = "sweeps/shards/"  # what each shard did, until the next sweep's summary takes it in
 FIGURES = ("jobsSeen", "transitions", "recordsWritten", "eventsEmitted", "activeJobs")
 
@@ -70,7 +71,8 @@ class _Look:
     work: _Work | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
-    busy: bool = False  # another invocation holds the target: it is that one's this time
+    busy: bool = False  # another invocation holds the target (or, with ``late``, no time was left to look)
+    late: bool = False
 
 
 class Invoker(Protocol):
@@ -118,6 +120,9 @@ class Fleet:
             whose = self._owner({}, job_id, targets, recorded_only=True)
             if whose in kept:
                 extra.setdefault(whose, []).append(job_id)
+        # Buckets whose last look was cut short, then those looked at longest ago, go first: a sweep that runs out of
+        # time leaves the freshest for the next, and no bucket waits behind the same others for ever.
+        kept = sorted(kept, key=lambda t: (bool(prevs[t].get("complete")), str(prevs[t].get("startedAt") or "")))
         looks = [self._sweeper(t, prevs[t], shares[t]) for t in kept]
         summary, work = self._look_all(looks, deadline, extra, latest)
         summary["sweepId"] = sweep_id
@@ -344,6 +349,9 @@ class Fleet:
     def _look(self, look: _Look, deadline: Deadline, extra_ids: list[str]) -> None:
         """One target's part, holding the target (two invocations never look at one target at once); its state is
         stored at once (before the deliveries), unless nothing changed."""
+        if deadline.expired(self.margin + MIN_LOOK):  # no time to look: left as it is for the next sweep
+            look.busy = look.late = True
+            return
         name = f"target-{look.target.bucket}-{look.target.region}"
         if not self._claim(name, deadline):
             look.busy = True
@@ -381,7 +389,7 @@ class Fleet:
             "sweepId": uuid.uuid4().hex[:12],
             "startedAt": first.isoformat(),
             "many": True,
-            "complete": all(look.busy or look.summary.get("complete") for look in looks),
+            "complete": all((look.busy and not look.late) or look.summary.get("complete") for look in looks),
             **{name: sum(int(look.summary.get(name) or 0) for look in looks) for name in FIGURES},
             "eventIds": [i for look in looks for i in look.summary.get("eventIds", [])],
             "deliveries": {"ok": 0, "failed": 0},
@@ -393,7 +401,8 @@ class Fleet:
         for look in looks:
             if look.busy:
                 assert look.sweeper.part is not None
-                summary["targets"][look.target.key] = {**_line(look.sweeper.part.prev), "busy": True}
+                flag = "late" if look.late else "busy"
+                summary["targets"][look.target.key] = {**_line(look.sweeper.part.prev), flag: True}
                 continue
             errors = [look.error] if look.error else list(look.summary.get("errors") or [])
             summary["errors"] += [f"{look.target.key}: {e}" for e in errors]

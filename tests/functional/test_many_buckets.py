@@ -8,6 +8,7 @@ import json
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -20,7 +21,7 @@ from jobwatch.notify.outbox import Dispatcher
 from jobwatch.notify.webhook import WebhookSender
 from jobwatch.overview import ROOTS
 from jobwatch.records import Records
-from jobwatch.store import ObjectStore
+from jobwatch.store import FileStore, ObjectStore
 from jobwatch.targets import Target
 from tests.functional.apitools import TOKEN, call
 from tests.functional.conftest import CREDENTIALS
@@ -232,3 +233,24 @@ def test_work_action_runs_a_shard(emulator: CIEmulator, store: ObjectStore, http
     refused = handle(forged, CONTEXT, ports=ports)
     assert not refused["ok"] and "not watched" in refused["error"]["message"]
     assert not handle({"action": "work", "shard": {"id": "../x"}}, CONTEXT, ports=ports)["ok"]
+
+
+def test_one_invocation_reaches_every_bucket_in_turn(
+    emulator: CIEmulator, tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    """Without fan-out and with time for two rounds of looks but three rounds of buckets, sweeps take the buckets
+    whose last look was cut short or is oldest first: within a few sweeps every bucket has had a complete look."""
+    buckets = [Target(f"slow{n:02d}-1250000000", "ap-guangzhou") for n in range(24)]
+    for n, target in enumerate(buckets):
+        emulator.add_bucket(target.bucket, target.region).preload(1, seed=120 + n, duration=(10_000, 20_000))
+    emulator.faults.latency = 1.0
+    ports = ports_for(emulator, FileStore(tmp_path / "store"), Receiver(httpserver).url,
+                      JOBWATCH_CI_BUCKETS=",".join(t.key for t in buckets), JOBWATCH_FANOUT="off",
+                      JOBWATCH_TRACK_OBJECTS="false")  # fmt: skip
+    complete: set[str] = set()
+    for _ in range(4):
+        result = handle(TIMER, {"request_id": "turns", "time_limit_in_ms": 2500}, ports=ports)
+        state = {t.key: ports.records.target_state(t.key) or {} for t in buckets}
+        complete |= {key for key, doc in state.items() if doc.get("complete")}
+        emulator.clock.advance(30)
+    assert complete == {t.key for t in buckets}, result.get("targets")
