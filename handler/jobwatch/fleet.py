@@ -41,7 +41,6 @@ log = logging.getLogger("jobwatch.fleet")
 
 DISCOVER_EVERY = timedelta(minutes=10)
 PARALLEL = shards.PARALLEL  # targets looked at side by side (each paces its own requests)
-MIN_LOOK = 1.0  # seconds a bucket's look needs at least: with less left, the next sweep has it
 SHARDS = "sweeps/shards/"  # what each shard did, until the next sweep's summary takes it in
 FIGURES = ("jobsSeen", "transitions", "recordsWritten", "eventsEmitted", "activeJobs")
 
@@ -349,7 +348,7 @@ class Fleet:
     def _look(self, look: _Look, deadline: Deadline, extra_ids: list[str]) -> None:
         """One target's part, holding the target (two invocations never look at one target at once); its state is
         stored at once (before the deliveries), unless nothing changed."""
-        if deadline.expired(self.margin + MIN_LOOK):  # no time to look: left as it is for the next sweep
+        if deadline.expired(self.margin * 1.5):  # too little time to look: left as it is for the next sweep
             look.busy = look.late = True
             return
         name = f"target-{look.target.bucket}-{look.target.region}"
