@@ -30,8 +30,8 @@ from .deadline import Deadline
 from .errors import JobwatchError
 from .leavers import unpack_known
 from .placement import DISCOVERY_KEY
-from .records import Records, dumps
-from .sweep import CISource, Notifier, Part, Sweeper, _Work
+from .records import LazyWatches, Records, dumps
+from .sweep import CISource, Notifier, Part, Sweeper, _Work, target_line
 from .targets import Target, parse_key, region_host
 
 if TYPE_CHECKING:
@@ -107,7 +107,8 @@ class Fleet:
         latest = self.records.latest_summary() or {}
         targets, found = self.targets(latest, deadline)
         prevs = {t: self._prev(t, latest, targets[0]) for t in targets} if targets else {}
-        shares = self._route(targets, prevs)
+        watches = self.records.watches()  # listed once: each target's share reads from it (and its reads)
+        shares = self._route(targets, prevs, watches)
         sweep_id = uuid.uuid4().hex[:12]
         kept, handed = targets, list[shards.Shard]()
         if self._fans_out(targets):
@@ -122,7 +123,7 @@ class Fleet:
         # Buckets whose last look was cut short, then those looked at longest ago, go first: a sweep that runs out of
         # time leaves the freshest for the next, and no bucket waits behind the same others for ever.
         kept = sorted(kept, key=lambda t: (bool(prevs[t].get("complete")), str(prevs[t].get("startedAt") or "")))
-        looks = [self._sweeper(t, prevs[t], shares[t]) for t in kept]
+        looks = [self._sweeper(t, prevs[t], watches.only(shares[t][0]), shares[t][1]) for t in kept]
         summary, work = self._look_all(looks, deadline, extra, latest)
         summary["sweepId"] = sweep_id
         summary["errors"] += failed
@@ -136,7 +137,7 @@ class Fleet:
                                  "failed": len(failed)}  # fmt: skip
             for shard in handed:
                 for target in shard.targets:
-                    summary["targets"][target.key] = {**_line(prevs[target]), "shard": shard.id}
+                    summary["targets"][target.key] = {**target_line(prevs[target]), "shard": shard.id}
         self._gather(summary)
         host = self._host(looks)
         host.upkeep(summary, latest, deadline)
@@ -147,15 +148,16 @@ class Fleet:
         stored for the next sweep's summary. A shard runs once: a second invocation of it (SCF retries) finds it
         claimed, unless the first died and its lease ran out."""
         name = f"shard-{shard.id}"
-        if not self._claim(name, deadline):
+        if not self.records.take_lease(name, 1, self.now(), deadline):
             return {"ok": True, "shard": shard.id, "skipped": "another invocation holds this shard"}
         try:
             latest = self.records.latest_summary() or {}
             first = self._first()
             looks = []
-            for target in shard.targets:
-                share = (shard.watches.get(target.key, []), shard.opened.get(target.key, []))
-                looks.append(self._sweeper(target, self._prev(target, latest, first or target), share))
+            for target in shard.targets:  # the sweep routed the watches: no listing here
+                watches = LazyWatches(self.records, shard.watches.get(target.key, []))
+                prev = self._prev(target, latest, first or target)
+                looks.append(self._sweeper(target, prev, watches, shard.opened.get(target.key, [])))
             summary, work = self._look_all(looks, deadline, {}, {})
             summary["shard"] = shard.id
             self._host(looks).deliver_and_fold(work, summary, deadline)
@@ -206,16 +208,6 @@ class Fleet:
         if gathered:
             summary.setdefault("fanout", {})["gathered"] = gathered
 
-    def _claim(self, name: str, deadline: Deadline) -> bool:
-        """Hold ``name`` while this invocation may run; one whose holder died (its lease ran out) is taken over."""
-        now = self.now()
-        if self.records.lease(name, 1, now, deadline):
-            return True
-        if not self.records.lapsed(name, 1, now):
-            return False
-        self.records.delete_claim(name, 1)
-        return self.records.lease(name, 1, now, deadline)
-
     # --- targets ------------------------------------------------------------------------------
 
     def targets(self, latest: dict[str, Any], deadline: Deadline) -> tuple[list[Target], dict[str, Any]]:
@@ -250,7 +242,7 @@ class Fleet:
         return chosen, {"discoveredAt": document["at"], "errors": errors}
 
     def _route(
-        self, targets: list[Target], prevs: dict[Target, dict[str, Any]]
+        self, targets: list[Target], prevs: dict[Target, dict[str, Any]], watches: LazyWatches
     ) -> dict[Target, tuple[list[str], list[str]]]:
         """Each target's watches and open batch tracks: a job a target knows active is its own; see ``_owner``."""
         owner: dict[str, Target] = {}
@@ -259,7 +251,6 @@ class Fleet:
         shares: dict[Target, tuple[list[str], list[str]]] = {t: ([], []) for t in targets}
         if not targets:
             return shares
-        watches = self.records.watches()
         for job_id in watches:
             whose = owner.get(job_id) or self._owner(watches[job_id], job_id, targets)
             if whose is not None:
@@ -275,9 +266,9 @@ class Fleet:
                 shares[whose][1].append(job_id)
         return shares
 
-    def _sweeper(self, target: Target, prev: dict[str, Any], share: tuple[list[str], list[str]]) -> _Look:
+    def _sweeper(self, target: Target, prev: dict[str, Any], watches: LazyWatches, opened: list[str]) -> _Look:
         settings = replace(self.settings, ci_bucket=target.bucket, ci_region=target.region)
-        part = Part(target, prev, self.records.watches().only(share[0]), share[1])
+        part = Part(target, prev, watches, opened)
         sweeper = Sweeper(settings, self.client_for(target.host), self.records, now=self.now, margin=self.margin,
                           part=part)  # fmt: skip
         return _Look(target, sweeper)
@@ -352,7 +343,7 @@ class Fleet:
             look.busy = look.late = True
             return
         name = f"target-{look.target.bucket}-{look.target.region}"
-        if not self._claim(name, deadline):
+        if not self.records.take_lease(name, 1, self.now(), deadline):
             look.busy = True
             return
         started = time.monotonic()
@@ -401,18 +392,12 @@ class Fleet:
             if look.busy:
                 assert look.sweeper.part is not None
                 flag = "late" if look.late else "busy"
-                summary["targets"][look.target.key] = {**_line(look.sweeper.part.prev), flag: True}
+                summary["targets"][look.target.key] = {**target_line(look.sweeper.part.prev), flag: True}
                 continue
             errors = [look.error] if look.error else list(look.summary.get("errors") or [])
             summary["errors"] += [f"{look.target.key}: {e}" for e in errors]
-            summary["targets"][look.target.key] = _line({**look.summary, "errors": errors})
+            summary["targets"][look.target.key] = target_line({**look.summary, "errors": errors})
             objects.update({k: v for k, v in (look.summary.get("objects") or {}).items() if isinstance(v, int)})
         if objects:
             summary["objects"] = dict(objects)
         return summary
-
-
-def _line(summary: dict[str, Any]) -> dict[str, Any]:
-    """A target as the summary's ``targets`` shows it, from its sweep's summary."""
-    errors = summary.get("errors") or []
-    return {"ok": not errors, "error": errors[0] if errors else None, "jobs": int(summary.get("activeJobs") or 0)}

@@ -219,7 +219,9 @@ class Overview:
         try:
             for kind in BOOKS:
                 round_no = int(roots[kind].get("seq", 0)) + 1
-                if not self._lease(f"index-{kind}", round_no, now, deadline):
+                # the book's next sequence number; one whose holder died (before it saved the root, or the number
+                # would have moved on) is taken over
+                if not self.records.take_lease(f"index-{kind}", round_no, now, deadline):
                     break
                 held.append((f"index-{kind}", round_no))
                 current = self._root(kind)
@@ -238,16 +240,6 @@ class Overview:
         finally:
             for name, round_no in held:
                 self.records.delete_claim(name, round_no)
-
-    def _lease(self, name: str, round_no: int, now: datetime, deadline: Deadline) -> bool:
-        """The book's next sequence number; one whose holder died (its lease ran out before it saved the root, or the
-        number would have moved on) is taken over."""
-        if self.records.lease(name, round_no, now, deadline):
-            return True
-        if not self.records.lapsed(name, round_no, now):
-            return False
-        self.records.delete_claim(name, round_no)
-        return self.records.lease(name, round_no, now, deadline)
 
     def _settled(self, roots: dict[str, dict[str, Any]], changes: Changes) -> bool:
         """The books are complete, no delta waits, and every change is already in its page (reads only)."""

@@ -94,6 +94,10 @@ class Records:
     def finished_watch(self, job_id: str) -> dict[str, Any] | None:
         return self.load(f"watches/finished/{checked_job_id(job_id)}.json")
 
+    def any_watch(self, job_id: str) -> dict[str, Any] | None:
+        """The job's watch, active or finished."""
+        return self.watch(job_id) or self.finished_watch(job_id)
+
     def watches(self) -> LazyWatches:
         """The active watches (``watches/<jobId>.json``): their job IDs from a listing, each document read only when
         it is asked for (a sweep over 10,000 watched jobs that did not change reads none)."""
@@ -165,6 +169,16 @@ class Records:
         """True when round ``round_no`` of ``name`` is claimed and the lease ran out: its holder died."""
         claim = self.claim(name, round_no)
         return claim is not None and times.at(claim.get("expiresAt")) <= now
+
+    def take_lease(self, name: str, round_no: int, now: datetime, deadline: Deadline) -> bool:
+        """``lease``, or when round ``round_no`` of ``name`` is held by a holder whose lease ran out (it died), take it
+        over; False while a live holder has it."""
+        if self.lease(name, round_no, now, deadline):
+            return True
+        if not self.lapsed(name, round_no, now):
+            return False
+        self.delete_claim(name, round_no)
+        return self.lease(name, round_no, now, deadline)
 
     def delete_claim(self, event_id: str, round_no: int) -> None:
         self.store.delete(self.claim_key(event_id, round_no))

@@ -65,9 +65,11 @@ class Retrier:
     """One retry request against one job."""
 
     def __init__(self, settings: Settings, records: Records, creator: Creator,
-                 writer_for: Callable[[Target], ListWriter], now: Callable[[], datetime]) -> None:  # fmt: skip
+                 writer_for: Callable[[Target], ListWriter], now: Callable[[], datetime],
+                 create_event: Callable[..., list[dict[str, Any]]]) -> None:  # fmt: skip
         self.settings, self.records, self.ci, self.writer_for, self.now = (
             settings, records, creator, writer_for, now)  # fmt: skip
+        self.create_event = create_event  # a sweep's: the event, its deliveries and outbox marker, created once
         self.written: list[dict[str, Any]] = []  # records this request wrote, for the indexes
         self.events: list[dict[str, Any]] = []
 
@@ -159,29 +161,18 @@ class Retrier:
         linked = {**seen.record, "retryOf": original["jobId"]}
         self.records.put_job(linked)
         self.written.append(linked)
-        watch = self.records.watch(original["jobId"]) or self.records.finished_watch(original["jobId"])
+        watch = self.records.any_watch(original["jobId"])
         if watch is not None:
             fields = {k: watch.get(k) for k in ("callbackUrl", "chainFunction", "metadata", "bucket", "region")}
             self.records.put_watch({"jobId": job.job_id, **{k: v for k, v in fields.items() if v is not None},
                                     "createdAt": now.isoformat()})  # fmt: skip
 
     def _event(self, record: dict[str, Any], done: dict[str, Any]) -> None:
-        now = self.now()
-        watch = self.records.watch(record["jobId"]) or self.records.finished_watch(record["jobId"])
-        event = ev.build_event(
-            ev.RETRIED, record, record.get("state"), int(done["n"]), bucket=record.get("bucket"),
-            region=record.get("region"), metadata=(watch or {}).get("metadata"),
-            record_url=self.records.job_url(record["jobId"]), now=now,
-            extra={"retryJobId": done["jobIds"][0], "retryJobIds": done["jobIds"], "objects": done["objects"],
-                   "codes": done["codes"]},
-        )  # fmt: skip
-        event["targets"] = ev.delivery_targets(self.settings.webhook_url, self.settings.chain_function, watch, now)
-        if event["targets"]:  # the marker first: an event never exists without one while it has deliveries to make
-            self.records.put_outbox(event["id"], event["nextAttemptAt"])
-        else:
-            event.update(status="delivered", nextAttemptAt=None)
-        if self.records.create_event(event):
-            self.events.append(event)
+        extra = {"retryJobId": done["jobIds"][0], "retryJobIds": done["jobIds"], "objects": done["objects"],
+                 "codes": done["codes"]}  # fmt: skip
+        watch = self.records.any_watch(record["jobId"])
+        self.events += self.create_event(ev.RETRIED, record, record.get("state"), int(done["n"]), watch, self.now(),
+                                         extra=extra)  # fmt: skip
 
 
 def _answer(done: dict[str, Any]) -> dict[str, Any]:

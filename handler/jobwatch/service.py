@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -121,9 +121,14 @@ def secrets_of(settings: Settings) -> list[str]:
     return found
 
 
+def _margin(deadline: Deadline) -> float:
+    """What a sweep keeps back of its time for the work after its CI requests."""
+    return max(0.5, min(3.0, deadline.remaining() * 0.1))
+
+
 def run_sweep(ports: Ports, deadline: Deadline, extra_ids: tuple[str, ...] = ()) -> dict[str, Any]:
     """One sweep; the summary comes back without the bookkeeping the next sweep needs."""
-    margin = max(0.5, min(3.0, deadline.remaining() * 0.1))
+    margin = _margin(deadline)
     if ports.settings.many:
         fleet = Fleet(ports.settings, ports.records, ports.ci_host, notifier=ports.notifier, now=ports.clock,
                       margin=margin, invoker=ports.invoker)  # fmt: skip
@@ -154,7 +159,7 @@ def run_work(ports: Ports, shard: object, deadline: Deadline) -> dict[str, Any]:
     if not ports.settings.many:
         raise InvalidInputError("work is for JOBWATCH_CI_BUCKETS: the one-bucket form hands out no shards")
     checked = shards.checked(shard, placement.watched(ports.settings, ports.records))
-    margin = max(0.5, min(3.0, deadline.remaining() * 0.1))
+    margin = _margin(deadline)
     fleet = Fleet(ports.settings, ports.records, ports.ci_host, notifier=ports.notifier, now=ports.clock,
                   margin=margin)  # fmt: skip
     result = fleet.work(checked, deadline)
@@ -181,7 +186,10 @@ def retry(ports: Ports, job_id: object, body: object, deadline: Deadline) -> tup
         return S3Store(target.bucket, endpoint_url=endpoint, region=target.region, credentials=settings.credentials)
 
     record = ports.records.job(checked) or {}
-    retrier = Retrier(settings, ports.records, creator_for(record), writer_for, ports.clock)
+    creator = creator_for(record)
+    where = {"ci_bucket": record["bucket"], "ci_region": record["region"]} if record.get("region") else {}
+    events = Sweeper(replace(settings, **where), creator, ports.records, now=ports.clock)  # the job's own bucket
+    retrier = Retrier(settings, ports.records, creator, writer_for, ports.clock, events.create_event)
     status, answer = retrier.retry(checked, codes, dry, deadline)
     if retrier.written or retrier.events:
         try:

@@ -79,6 +79,12 @@ class Notifier(Protocol):
     ) -> tuple[int, int]: ...
 
 
+def target_line(summary: dict[str, Any]) -> dict[str, Any]:
+    """A target as a summary's ``targets`` shows it, from its sweep's summary: ok, its first error, active jobs."""
+    errors = summary.get("errors") or []
+    return {"ok": not errors, "error": errors[0] if errors else None, "jobs": int(summary.get("activeJobs") or 0)}
+
+
 @dataclass
 class Part:
     """One target's share of a sweep over many: its bucket, the state its last sweep left, the watches and open
@@ -142,10 +148,8 @@ class Sweeper:
         work, summary = self.look(deadline, extra_ids)
         if self.settings.ci_bucket:  # the one-bucket form names its target: a switch to many hands it this state
             key = Target(self.settings.ci_bucket, self.settings.ci_region or "").key
-            errors = summary["errors"]
             summary["target"] = key
-            summary["targets"] = {key: {"ok": not errors, "error": errors[0] if errors else None,
-                                        "jobs": summary["activeJobs"]}}  # fmt: skip
+            summary["targets"] = {key: target_line(summary)}
         self.upkeep(summary, work.prev, deadline)
         return self._finish(work, summary, deadline)
 
@@ -353,7 +357,7 @@ class Sweeper:
         for job in observed.values():
             if job.state in ACTIVE_STATES or job.job_id in deferred or job.job_id in batches:
                 batches[job.job_id] = job
-        tracker = Tracker(self.settings, self.ci, self.records, self._create, now=self.now, margin=self.margin)
+        tracker = Tracker(self.settings, self.ci, self.records, self.create_event, now=self.now, margin=self.margin)
         done, offset = tracker.run(batches, deadline, offset)
         errors = [o.error for o in done if o.error]
         errors += [f"BadObjectEntries: {o.job_id}: {o.bad_entries} entries without an id or a state skipped"
@@ -458,19 +462,19 @@ class Sweeper:
             self.records.put_open(job.job_id)
             out.deferred = True
         elif kind:
-            out.events += self._create(kind, seen.record, seen.previous_state, seen.sequence, watch, now)
+            out.events += self.create_event(kind, seen.record, seen.previous_state, seen.sequence, watch, now)
         elif watch is not None and job.terminal and not seen.transition:
             # The job had ended (and been recorded) before this watch was registered: its own targets hear of it
             # now, in an event of their own, so the targets that were told before are not told twice.
             kind = ev.TERMINAL_TYPES[job.state]
-            out.events += self._create(
+            out.events += self.create_event(
                 kind, seen.record, seen.previous_state, seen.sequence, watch, now, late_watch=True
             )
         if stuck_due:
             # The first sweep takes the bucket as it is: jobs already long-running are marked as told, not told
             # (a first look at a busy bucket must not send one stuck event per job). Watched jobs are told.
             if baselined or watch is not None:
-                out.events += self._create(ev.STUCK, seen.record, seen.previous_state, 0, watch, now)
+                out.events += self.create_event(ev.STUCK, seen.record, seen.previous_state, 0, watch, now)
             out.stuck = True
         if seen.changed:
             self.records.put_job(seen.record)
@@ -492,7 +496,7 @@ class Sweeper:
             return False
         return (now - job.creation_time).total_seconds() > self.settings.stuck_after
 
-    def _create(
+    def create_event(
         self,
         kind: str,
         record: dict[str, Any],

@@ -63,6 +63,12 @@ class TrackOutcome:
     record: dict[str, Any] | None = None  # the job record, when its counts were written
 
 
+def _previous(record: dict[str, Any]) -> str | None:
+    """The state a job was in before its latest (an event's ``previousState``)."""
+    history = record.get("history") or []
+    return str(history[-2]["state"]) if len(history) >= 2 else None
+
+
 class _Busy(Exception):
     """Another sweep holds (or moved) this track: this sweep leaves the batch alone."""
 
@@ -333,9 +339,8 @@ class Tracker:
         )
         self.records.put_job(record)
         outcome.record = record
-        watch = self.records.watch(track["jobId"]) or self.records.finished_watch(track["jobId"])
-        history = record.get("history") or []
-        previous = history[-2]["state"] if len(history) >= 2 else None
+        watch = self.records.any_watch(track["jobId"])
+        previous = _previous(record)
         extra = {"objects": counts, "failureCodes": mark["failureCodes"],
                  **({"action": mark["action"]} if "action" in mark else {})}  # fmt: skip
         return self.create_event(ev.FAILING, record, previous, 0, watch, now, extra=extra)
@@ -419,12 +424,12 @@ class Tracker:
         track["finished"] = True
         created: list[dict[str, Any]] = []
         if record is not None and record.get("state") in TERMINAL_STATES:
-            history = record.get("history") or []
-            previous = history[-2]["state"] if len(history) >= 2 else None
+            previous = _previous(record)
             kind = ev.finished_type(str(record["state"]), counts)
-            watch = self.records.watch(job_id) or self.records.finished_watch(job_id)
+            watch = self.records.any_watch(job_id)
             extra = {"objects": counts, "report": self.records.store.url(self.records.manifest_key(job_id))}
-            created = self.create_event(kind, record, previous, len(history), watch, now, extra=extra)
+            created = self.create_event(kind, record, previous, len(record.get("history") or []), watch, now,
+                                        extra=extra)  # fmt: skip
         return created
 
     def _progress(
@@ -439,8 +444,7 @@ class Tracker:
         hold()
         track["progressSeq"] = int(track.get("progressSeq", 0)) + 1
         track.update(lastProgressAt=now.isoformat(), progressCounts=counts)
-        watch = self.records.watch(track["jobId"]) or self.records.finished_watch(track["jobId"])
-        history = record.get("history") or []
-        previous = history[-2]["state"] if len(history) >= 2 else None
+        watch = self.records.any_watch(track["jobId"])
+        previous = _previous(record)
         return self.create_event(ev.PROGRESS, record, previous, track["progressSeq"], watch, now,
                                  extra={"objects": counts})  # fmt: skip
