@@ -214,11 +214,7 @@ class Fleet:
         """The targets of this sweep, and what discovery found (its time and any region it could not list)."""
         if not self.settings.discover_regions:
             return list(self.settings.ci_targets), {}
-        try:
-            kept = self.records.load(DISCOVERY_KEY) or {}
-        except JobwatchError:
-            kept = {}
-        before = [t for t in map(parse_key, kept.get("targets") or []) if t is not None]
+        kept, before = placement.discovered(self.records)
         if times.within(kept.get("at"), self.now(), DISCOVER_EVERY) and kept.get("regions") == list(
             self.settings.discover_regions
         ):

@@ -28,15 +28,20 @@ def checked_place(bucket: object, region: object) -> tuple[str, str]:
     return found[0], found[1]
 
 
-def watched(settings: Settings, records: Records) -> list[Target]:
-    """The targets the sweeps watch: the listed ones, or those the last discovery found."""
-    if settings.ci_targets or not settings.discover_regions:
-        return list(settings.targets())
+def discovered(records: Records) -> tuple[dict[str, Any], list[Target]]:
+    """What the last discovery stored (``{}`` when none, or unreadable), and the targets it found."""
     try:
         kept = records.load(DISCOVERY_KEY) or {}
     except JobwatchError:
         kept = {}
-    return [t for t in map(parse_key, kept.get("targets") or []) if t is not None]
+    return kept, [t for t in map(parse_key, kept.get("targets") or []) if t is not None]
+
+
+def watched(settings: Settings, records: Records) -> list[Target]:
+    """The targets the sweeps watch: the listed ones, or those the last discovery found."""
+    if settings.ci_targets or not settings.discover_regions:
+        return list(settings.targets())
+    return discovered(records)[1]
 
 
 def default_bucket(settings: Settings, records: Records) -> str:

@@ -66,18 +66,20 @@ def plan(
     shards: list[Shard] = []
     current: Shard | None = None
     load = 0.0
+    size = 0  # the current shard's payload bytes, at most (counted as targets join: no encoding per target)
     for target in rest:
         cost = costs.get(target, UNKNOWN_COST)
         watches, opened = shares.get(target, ([], []))
-        if current is None or load + cost > room or current.size() > MAX_PAYLOAD - 40 * (len(watches) + len(opened)):
+        if current is None or load + cost > room or size > MAX_PAYLOAD - 40 * (len(watches) + len(opened)):
             current = Shard(f"{sweep_id}-{len(shards) + 1}", [])
             shards.append(current)
-            load = 0.0
+            load, size = 0.0, current.size()
         current.targets.append(target)
-        if watches:
-            current.watches[target.key] = watches
-        if opened:
-            current.opened[target.key] = opened
+        size += len(target.key) + 3  # "key", in targets
+        for kind, ids in (("watches", watches), ("opened", opened)):
+            if ids:
+                getattr(current, kind)[target.key] = ids
+                size += len(target.key) + 6 + sum(len(i) + 3 for i in ids)  # "key":["id",…],
         load += cost
     return kept, shards
 
