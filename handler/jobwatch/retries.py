@@ -83,9 +83,14 @@ class Retrier:
         manifest = self.records.manifest(job_id)
         if record.get("state") not in TERMINAL_STATES or manifest is None:
             raise ConflictError(f"job {job_id} is not finished yet: its failed objects are retried once it is")
-        if dry:
-            first = [row for _, row in zip(range(DRY_ROWS), self._failed(manifest, codes), strict=False)]
-            return 200, {"dryRun": True, "objects": sum(1 for _ in self._failed(manifest, codes)), "rows": first}
+        if dry:  # one pass over the report: the count, and the first rows on the way
+            first: list[dict[str, str]] = []
+            count = 0
+            for row in self._failed(manifest, codes):
+                count += 1
+                if len(first) < DRY_ROWS:
+                    first.append(row)
+            return 200, {"dryRun": True, "objects": count, "rows": first}
         for done in record.get("retries") or []:
             if done.get("codes") == codes and done.get("jobIds"):
                 return 200, _answer(done)
