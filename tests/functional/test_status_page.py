@@ -28,6 +28,7 @@ if not (CHROMIUM and CHROMEDRIVER):
     pytest.skip("no chromium/chromedriver on this machine (CI installs them)", allow_module_level=True)
 
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402, TC002  (fixtures' annotations)
@@ -77,7 +78,8 @@ def site(emulator: CIEmulator, tmp_path: Path, request: pytest.FixtureRequest) -
 
 
 def wait(driver: WebDriver, condition: Callable[[WebDriver], Any], timeout: float = 15) -> Any:
-    return WebDriverWait(driver, timeout).until(condition)
+    # The table is redrawn after every fetch: a row read mid-redraw is asked about again, not a failure.
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
 
 
 def sign_in(driver: WebDriver, url: str, token: str = TOKEN) -> None:
@@ -95,6 +97,14 @@ def job_rows(driver: WebDriver) -> dict[str, Any]:
     return {row.get_attribute("data-job-id"): row for row in driver.find_elements(By.CSS_SELECTOR, "tr[data-job-id]")}
 
 
+def row_attributes(driver: WebDriver, *names: str) -> list[tuple[str, ...]]:
+    """Each job row's attributes, read in one script so a redraw cannot stale them half-way."""
+    script = (
+        "return [...document.querySelectorAll('tr[data-job-id]')].map(r => arguments[0].map(n => r.getAttribute(n)))"
+    )
+    return [tuple(row) for row in driver.execute_script(script, list(names))]
+
+
 def network_urls(driver: WebDriver) -> list[str]:
     urls = []
     for entry in driver.get_log("performance"):
@@ -109,26 +119,29 @@ def test_jobs_and_states_equal_the_store(browser: WebDriver, site: tuple[Ports, 
     """After signing in, the jobs table shows every stored job with its stored state (both event shapes)."""
     ports, url = site
     sign_in(browser, url)
-    rows = job_rows(browser)
+    job_rows(browser)
+    rows = dict(row_attributes(browser, "data-job-id", "data-state"))
     stored = {job_id: ports.records.job(job_id) for job_id in stored_ids(ports.records, "jobs")}
     assert set(rows) == set(stored)
-    for job_id, row in rows.items():
-        assert row.get_attribute("data-state") == stored[job_id]["state"]  # type: ignore[index]
+    for job_id, state in rows.items():
+        assert state == stored[job_id]["state"]  # type: ignore[index]
 
 
 def test_progress_bars_equal_the_counts(browser: WebDriver, site: tuple[Ports, str]) -> None:
     """Each batch's progress bar says done+failed of seen (or of the total once finished), as the record counts."""
     ports, url = site
     sign_in(browser, url)
-    for job_id, row in job_rows(browser).items():
+    job_rows(browser)
+    script = """return [...document.querySelectorAll('tr[data-job-id]')].map(r => {
+        const bar = r.querySelector('[role="progressbar"]');
+        return [r.dataset.jobId, +bar.getAttribute('aria-valuenow'), +bar.getAttribute('aria-valuemax')]; })"""
+    bars = browser.execute_script(script)
+    assert bars
+    for job_id, now, most in bars:
         objects = ports.records.job(job_id)["objects"]  # type: ignore[index]
-        bar = row.find_element(By.CSS_SELECTOR, '[role="progressbar"]')
         ended = objects["succeeded"] + objects["failed"] + objects["cancelled"]
         expected_max = objects["total"] if objects["total"] is not None else objects["seen"]
-        assert (int(bar.get_attribute("aria-valuenow")), int(bar.get_attribute("aria-valuemax"))) == (
-            ended,
-            expected_max,
-        )
+        assert (now, most) == (ended, expected_max)
 
 
 def test_open_a_job_and_see_its_failed_objects(browser: WebDriver, site: tuple[Ports, str]) -> None:
@@ -138,7 +151,9 @@ def test_open_a_job_and_see_its_failed_objects(browser: WebDriver, site: tuple[P
         j for j in stored_ids(ports.records, "jobs") if (ports.records.job(j) or {}).get("objects", {}).get("failed")
     )
     sign_in(browser, url)
-    job_rows(browser)[failed_job].find_element(By.CSS_SELECTOR, "a").click()
+    job_rows(browser)
+    link = f'tr[data-job-id="{failed_job}"] a'
+    wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, link).click() or True)  # asked again if redrawn meanwhile
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#failed-table tbody tr"))
     shown = {
         r.get_attribute("data-object"): r.text for r in browser.find_elements(By.CSS_SELECTOR, "#failed-table tbody tr")
@@ -258,16 +273,17 @@ def test_buckets_column_filter_and_failing_bucket(browser: WebDriver, buckets_si
 
     ports, url = buckets_site
     sign_in(browser, url)
-    rows = job_rows(browser)
-    assert rows and all(row.get_attribute("data-bucket") == ports.records.job(i)["bucket"] for i, row in rows.items())  # type: ignore[index]
+    job_rows(browser)
+    rows = row_attributes(browser, "data-job-id", "data-bucket")
+    assert rows and all(bucket == ports.records.job(i)["bucket"] for i, bucket in rows)  # type: ignore[index]
     failing = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#target-counts [data-ok="false"]'))
     assert [chip.get_attribute("data-target") for chip in failing] == [B.key]
     Select(browser.find_element(By.ID, "target-filter")).select_by_value(C.key)
     browser.find_element(By.CSS_SELECTOR, '#filters button[type="submit"]').click()
-    wait(browser, lambda d: {r.get_attribute("data-bucket") for r in d.find_elements(By.CSS_SELECTOR, "tr[data-job-id]")}
-         == {C.bucket})  # fmt: skip
-    shown = {r.get_attribute("data-job-id") for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-job-id]")}
-    assert shown == {i for i in stored_ids(ports.records, "jobs") if ports.records.job(i)["bucket"] == C.bucket}  # type: ignore[index]
+    shown = wait(browser, lambda d: (r := row_attributes(d, "data-job-id", "data-bucket"))
+                 and {bucket for _, bucket in r} == {C.bucket} and r)  # fmt: skip
+    wanted = {i for i in stored_ids(ports.records, "jobs") if ports.records.job(i)["bucket"] == C.bucket}  # type: ignore[index]
+    assert {i for i, _ in shown} == wanted
 
 
 @pytest.fixture
