@@ -3,11 +3,11 @@
 The failed objects come from the batch's completion report, read part by part (memory stays flat however many there
 are). Their URLs, ``https://<bucket>.cos.<region>.myqcloud.com/<key>`` with the report's percent-encoded key, one a
 line, go to ``jobwatch/retries/<jobId>/<n>.txt`` in the watched bucket (through the S3 API); a batch job with the
-original's ``Type`` and ``Operation`` and an ``Input`` of only that ``UrlFile`` is created, named
-``<name>-retry-<n>``. More than ``LIST_ROWS`` objects make several lists and batches (``<n>-2.txt``,
-``<name>-retry-<n>-2``, …). The new batches are recorded (``retryOf``) and watched with the original's watch, the
-original's record lists its retries, and one ``ci.batchjob.retried`` event is created. The same request again (the
-same codes) answers what it created the first time.
+original's ``Type`` and ``Operation`` (as CI has it: the record's copy is redacted) and an ``Input`` of only that
+``UrlFile`` is created, named ``<name>-retry-<n>``. More than ``LIST_ROWS`` objects make several lists and batches
+(``<n>-2.txt``, ``<name>-retry-<n>-2``, …). The new batches are recorded (``retryOf``) and watched with the
+original's watch, the original's record lists its retries, and one ``ci.batchjob.retried`` event is created. The
+same request again (the same codes) answers what it created the first time.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ class Creator(Protocol):
         self, *, name: str, job_type: str, input: dict[str, Any], operation: dict[str, Any],
         deadline: Deadline | None = None,
     ) -> Job: ...  # fmt: skip
+
+    def operation_of(self, job_id: str, *, deadline: Deadline | None = None) -> dict[str, Any] | None: ...
 
 
 class ListWriter(Protocol):
@@ -136,11 +138,12 @@ class Retrier:
             flush()
         if not lists:
             raise ConflictError(f"job {job_id} has no failed objects{' with those codes' if codes else ''} to retry")
+        operation = self._operation(record, deadline)
         created: list[str] = []
         for number, (key, _) in enumerate(lists, 1):
             name = f"{record.get('name') or job_id}-retry-{n}" + (f"-{number}" if number > 1 else "")
             job = self.ci.create(name=name[:128], job_type=str(record.get("type")), input={"UrlFile": host + key},
-                                      operation=dict(record.get("operation") or {}), deadline=deadline)  # fmt: skip
+                                      operation=operation, deadline=deadline)  # fmt: skip
             created.append(job.job_id)
             self._follow(job, record, target)
         done = {"n": n, "codes": codes, "jobIds": created, "lists": [k for k, _ in lists],
@@ -151,6 +154,12 @@ class Retrier:
         self.written.append(current)
         self._event(current, done)
         return 201, _answer(done)
+
+    def _operation(self, record: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
+        """The original's Operation as CI still has it: the record's copy lost its URLs' secrets (a callback's
+        token) to redaction. A job CI no longer knows is retried with the record's copy."""
+        live = self.ci.operation_of(str(record["jobId"]), deadline=deadline)
+        return live if live is not None else dict(record.get("operation") or {})
 
     def _target(self, record: dict[str, Any]) -> Target:
         if record.get("bucket") and record.get("region"):

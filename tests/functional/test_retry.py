@@ -68,6 +68,35 @@ def test_retry_lists_exactly_the_failed_objects(
     assert event["payload"]["data"]["objects"] == len(failed)
 
 
+def test_retry_keeps_the_operations_secrets(
+    emulator: CIEmulator, tmp_path: Path, moto_endpoint: str, watched: Any
+) -> None:
+    """The record's Operation has its callback token redacted; the retry is created with the original's, token kept."""
+    ports = ports_for(emulator, tmp_path, moto_endpoint, JOBWATCH_RETRY="true")
+    job = batch(emulator, "Job", objects=len(KEYS), failure_ratio=0.35)
+    job.keys = list(KEYS)
+    job.operation["CallBack"] = "https://fn.example/ci-callback?token=s3cret"
+    for _ in range(30):
+        emulator.clock.advance(10)
+        sweep(ports)
+    assert ports.records.job(job.job_id)["operation"]["CallBack"] == "https://fn.example/ci-callback"  # type: ignore[index]
+    status, answer, _ = call(ports, "POST", f"/jobs/{job.job_id}/retry", body="{}")
+    created = emulator.book.get(answer["jobId"])
+    assert status == 201 and created is not None and created.operation == job.operation
+
+
+def test_a_job_ci_forgot_is_retried_with_the_records_operation(
+    emulator: CIEmulator, tmp_path: Path, moto_endpoint: str, watched: Any
+) -> None:
+    """Once CI no longer knows the original, the retry is made with the operation its record keeps."""
+    ports = ports_for(emulator, tmp_path, moto_endpoint, JOBWATCH_RETRY="true")
+    job = finished_batch(emulator, ports)
+    del emulator.book.jobs[job.job_id]
+    status, answer, _ = call(ports, "POST", f"/jobs/{job.job_id}/retry", body="{}")
+    created = emulator.book.get(answer["jobId"])
+    assert status == 201 and created is not None and created.operation == job.operation
+
+
 def test_same_request_twice_creates_one_batch(
     emulator: CIEmulator, tmp_path: Path, moto_endpoint: str, watched: Any
 ) -> None:

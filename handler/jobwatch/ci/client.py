@@ -59,6 +59,7 @@ from .models import (
     Job,
     JobPage,
     format_ci_time,
+    parse_operation,
     parse_page,
 )
 from .pacing import Pacer
@@ -328,6 +329,19 @@ class CIClient:
             if not items or number * 100 >= total:
                 return list(found)
         raise CIBadResponseError(f"more than {MAX_PAGES} pages of media buckets")
+
+    def operation_of(self, job_id: str, *, deadline: Deadline | None = None) -> dict[str, Any] | None:
+        """A job's ``Operation`` as CI has it, its URLs' secrets kept (a describe's jobs have them redacted), to make
+        a batch like it; None when CI does not know the job."""
+        checked_job_id(job_id)
+        try:
+            return self._fetch(
+                "describe", "GET", f"{PATH}/{job_id}", {}, None, deadline, lambda raw: parse_operation(raw, job_id)
+            )
+        except CIPermanentError as exc:
+            if isinstance(exc, CINotFoundError) or exc.ci_code in self._unknown_id_codes:
+                return None
+            raise
 
     def cancel(self, job_id: str, *, deadline: Deadline | None = None) -> None:
         """``PUT /inventorytriggerjob/<id>?cancel``."""

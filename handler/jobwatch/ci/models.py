@@ -310,6 +310,18 @@ def parse_response(body: bytes) -> tuple[tuple[Job, ...], tuple[str, ...], str, 
     return jobs, missing, token, request_id
 
 
+def parse_operation(body: bytes, job_id: str) -> dict[str, Any] | None:
+    """One job's ``Operation`` from a describe answer, as CI has it: unredacted, for making a batch like it (never
+    stored or shown). None when the answer does not hold that job."""
+    root = response_root(body)
+    for element in root.iterchildren("JobsDetail"):
+        if xmldoc.child_text(element, "JobId") == job_id:
+            operation = element.find("Operation")
+            value = xmldoc.to_value(operation) if operation is not None else {}
+            return value if isinstance(value, dict) else {}
+    return None
+
+
 def parse_page(body: bytes) -> tuple[tuple[Job, ...], tuple[str, ...], str, str, tuple[str, ...]]:
     """Read a ``<Response>``: (jobs, NonExistJobIds, NextToken, RequestId, skipped entries).
 
