@@ -175,7 +175,8 @@ def test_replay_a_dead_letter(browser: WebDriver, site: tuple[Ports, str]) -> No
     card = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, '[data-event-id][data-status="failed"]'))
     event_id = card.get_attribute("data-event-id")
     card.find_element(By.CSS_SELECTOR, 'button[data-action="replay"]').click()
-    wait(browser, lambda d: card.get_attribute("data-status") == "pending")
+    shown = f'[data-event-id="{event_id}"]'
+    wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, shown).get_attribute("data-status") == "pending")
     assert ports.records.event(event_id)["status"] == "pending"  # type: ignore[index]
 
 
