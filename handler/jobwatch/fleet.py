@@ -31,7 +31,7 @@ from .errors import JobwatchError
 from .leavers import unpack_known
 from .placement import DISCOVERY_KEY
 from .records import LazyWatches, Records, dumps
-from .sweep import CISource, Notifier, Part, Sweeper, _Work, target_line
+from .sweep import CISource, Notifier, Part, Sweeper, Work, target_line
 from .targets import Target, parse_key, region_host
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class _Clients:
 class _Look:
     target: Target
     sweeper: Sweeper
-    work: _Work | None = None
+    work: Work | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     busy: bool = False  # another invocation holds the target (or, with ``late``, no time was left to look)
@@ -141,7 +141,7 @@ class Fleet:
         self._gather(summary)
         host = self._host(looks)
         host.upkeep(summary, latest, deadline)
-        return host._finish(work, summary, deadline)
+        return host.finish(work, summary, deadline)
 
     def work(self, shard: shards.Shard, deadline: Deadline) -> dict[str, Any]:
         """One shard a sweep handed out: its targets looked at, their events delivered and indexed, the outcome
@@ -271,14 +271,14 @@ class Fleet:
 
     def _look_all(
         self, looks: list[_Look], deadline: Deadline, extra: dict[Target, list[str]], latest: dict[str, Any]
-    ) -> tuple[dict[str, Any], _Work]:
+    ) -> tuple[dict[str, Any], Work]:
         """Every target's part, side by side: the combined summary, and the work the deliveries and indexes take."""
         sent_before = _Clients([look.sweeper.ci for look in looks]).requests_sent
         if looks:
             with ThreadPoolExecutor(min(PARALLEL, len(looks)), thread_name_prefix="target") as pool:
                 list(pool.map(lambda look: self._look(look, deadline, extra.get(look.target, [])), looks))
         summary = self._combine(looks)
-        work = _Work(started=datetime.fromisoformat(summary["startedAt"]), sent_before=sent_before, prev=latest,
+        work = Work(started=datetime.fromisoformat(summary["startedAt"]), sent_before=sent_before, prev=latest,
                      known={}, stuck_reported=set(), prev_born={}, watches={})  # fmt: skip
         for look in looks:
             if look.work is not None:
@@ -360,7 +360,7 @@ class Fleet:
         """Store the target's state unless its sweep was quiet and the stored one is recent."""
         assert look.work is not None and look.sweeper.part is not None
         prev = look.sweeper.part.prev
-        if look.sweeper._quiet(look.summary, prev, look.work.written) and prev.get("target") == look.target.key:
+        if look.sweeper.quiet(look.summary, prev, look.work.written) and prev.get("target") == look.target.key:
             return
         try:
             self.records.put_target_state(look.target.key, look.summary)

@@ -97,7 +97,7 @@ class Part:
 
 
 @dataclass
-class _Work:
+class Work:
     """One sweep's working state, passed from phase to phase."""
 
     started: datetime
@@ -151,9 +151,9 @@ class Sweeper:
             summary["target"] = key
             summary["targets"] = {key: target_line(summary)}
         self.upkeep(summary, work.prev, deadline)
-        return self._finish(work, summary, deadline)
+        return self.finish(work, summary, deadline)
 
-    def look(self, deadline: Deadline, extra_ids: Sequence[str] = ()) -> tuple[_Work, dict[str, Any]]:
+    def look(self, deadline: Deadline, extra_ids: Sequence[str] = ()) -> tuple[Work, dict[str, Any]]:
         """The target's part of a sweep: list, describe, record, follow objects; its summary (not stored yet)."""
         work = self._begin()
         self._look(work, extra_ids, deadline)
@@ -169,11 +169,11 @@ class Sweeper:
         retention.run_slice(self.records, summary, prev, self.now(), days, deadline)
         scrubber.run_slice(self.records, summary, prev, deadline)
 
-    def _begin(self) -> _Work:
+    def _begin(self) -> Work:
         """What the previous sweep left: the jobs it knew active, what was reported, since when to list history."""
         prev = self.part.prev if self.part else self.records.latest_summary() or {}
         known, born, stuck = leavers.unpack_known(prev)
-        return _Work(
+        return Work(
             started=self.now(),
             sent_before=Counter(self.ci.requests_sent),
             prev=prev,
@@ -183,7 +183,7 @@ class Sweeper:
             watches=self.part.watches if self.part else self.records.watches(),
         )
 
-    def _look(self, work: _Work, extra_ids: Sequence[str], deadline: Deadline) -> None:
+    def _look(self, work: Work, extra_ids: Sequence[str], deadline: Deadline) -> None:
         """List and describe; each job CI shows goes through the pipeline (diff, record, events) as it arrives."""
         prev, known = work.prev, work.known
         baselined = bool(prev.get("baselined"))
@@ -204,7 +204,7 @@ class Sweeper:
             work.outcomes = pipeline.outcomes()
             work.now = pipeline.now
 
-    def _settle(self, work: _Work) -> None:
+    def _settle(self, work: Work) -> None:
         """Entries CI sent that could not be used (told once), IDs CI says do not exist, and whether the sweep saw
         everything it set out to."""
         reported_bad = set(work.prev.get("badEntries") or [])
@@ -218,7 +218,7 @@ class Sweeper:
         work.new_events = [e for o in work.outcomes for e in o.events]
         work.written = [o.record for o in work.outcomes if o.record is not None]
 
-    def _follow_objects(self, work: _Work, deadline: Deadline) -> None:
+    def _follow_objects(self, work: Work, deadline: Deadline) -> None:
         """Each batch's objects, within the per-sweep budget; their events and records join the sweep's."""
         work.objects, work.objects_offset = self._objects(
             work.observed, work.outcomes, int(work.prev.get("objectsOffset") or 0), deadline
@@ -227,7 +227,7 @@ class Sweeper:
         work.errors += work.objects.pop("errors")
         work.written += work.objects.pop("records")
 
-    def _advance(self, work: _Work) -> None:
+    def _advance(self, work: Work) -> None:
         """Which jobs the next sweep knows active, and which were reported stuck."""
         for o in work.outcomes:
             if o.error:
@@ -240,7 +240,7 @@ class Sweeper:
             if o.stuck:
                 work.stuck_reported.add(o.job_id)
 
-    def _summary(self, work: _Work) -> dict[str, Any]:
+    def _summary(self, work: Work) -> dict[str, Any]:
         """The sweep's summary: its figures, and what the next sweep starts from."""
         prev, known, outcomes = work.prev, work.known, work.outcomes
         return {
@@ -273,11 +273,11 @@ class Sweeper:
             else prev.get("listEdges") or {},
         }
 
-    def _finish(self, work: _Work, summary: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
+    def finish(self, work: Work, summary: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
         """Store the summary, deliver, fold the indexes, and store the summary again when that changed it."""
         # Stored before delivering: a sweep killed during slow deliveries keeps what the next sweep starts from.
         # A quiet sweep (nothing new since the stored summary, which is recent) stores nothing at all.
-        quiet = self._quiet(summary, work.prev, work.written)
+        quiet = self.quiet(summary, work.prev, work.written)
         if not quiet:
             self._store(summary, work.sent_before)
         changed, index_failed = self.deliver_and_fold(work, summary, deadline)
@@ -287,7 +287,7 @@ class Sweeper:
             self._store(summary, work.sent_before, persist=False)
         return summary
 
-    def deliver_and_fold(self, work: _Work, summary: dict[str, Any], deadline: Deadline) -> tuple[bool, bool]:
+    def deliver_and_fold(self, work: Work, summary: dict[str, Any], deadline: Deadline) -> tuple[bool, bool]:
         """Deliver new and due events, then fold what the sweep saw, wrote and delivered into the indexes: (whether
         a delivery round changed an event, whether the index could not be updated)."""
         changed: list[dict[str, Any]] = []
@@ -310,7 +310,7 @@ class Sweeper:
                 self.records.store.delete(marker)
         return bool(changed), index_failed
 
-    def _quiet(self, summary: dict[str, Any], prev: dict[str, Any], written: list[Any]) -> bool:
+    def quiet(self, summary: dict[str, Any], prev: dict[str, Any], written: list[Any]) -> bool:
         """Nothing to keep: the sweep completed, changed no record, made no event, met no error, and the stored
         summary it would replace says the same and is younger than ``HEARTBEAT`` (so the latest summary still
         tells that sweeps run, and the "created since" window stays short)."""
