@@ -22,6 +22,7 @@ PACKAGE = ROOT / "handler" / "jobwatch"
 CI_ACTIONS: dict[str, set[str]] = {
     "create": {"ci:CreateInventoryTriggerJob"},
     "describe": {"ci:DescribeInventoryTriggerJob"},
+    "operation_of": {"ci:DescribeInventoryTriggerJob"},  # a retry reads the original's Operation, secrets kept
     "list_page": {"ci:DescribeInventoryTriggerJobs"},
     "iter_jobs": {"ci:DescribeInventoryTriggerJobs"},
     "list_jobs": {"ci:DescribeInventoryTriggerJobs"},
