@@ -22,26 +22,23 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from . import placement, shards, times
 from .config import Settings
 from .deadline import Deadline
 from .errors import JobwatchError
+from .fanout import SHARDS, Fanout, Invoker
 from .leavers import unpack_known
 from .placement import DISCOVERY_KEY
 from .records import LazyWatches, Records, dumps
 from .sweep import CISource, Notifier, Part, Sweeper, Work, target_line
 from .targets import Target, parse_key, region_host
 
-if TYPE_CHECKING:
-    from .notify.webhook import AttemptResult
-
 log = logging.getLogger("jobwatch.fleet")
 
 DISCOVER_EVERY = timedelta(minutes=10)
 PARALLEL = shards.PARALLEL  # targets looked at side by side (each paces its own requests)
-SHARDS = "sweeps/shards/"  # what each shard did, until the next sweep's summary takes it in
 FIGURES = ("jobsSeen", "transitions", "recordsWritten", "eventsEmitted", "activeJobs")
 
 
@@ -74,10 +71,6 @@ class _Look:
     late: bool = False
 
 
-class Invoker(Protocol):
-    def invoke(self, function: str, body: bytes, deadline: Deadline) -> AttemptResult: ...
-
-
 class Fleet:
     """One sweep over every target (``run``), or one shard of one (``work``); construct per invocation."""
 
@@ -98,7 +91,7 @@ class Fleet:
         self.notifier = notifier
         self.now = now
         self.margin = margin
-        self.invoker = invoker  # the function invoking itself for shards (None: no fan-out)
+        self.fanout = Fanout(settings, records, invoker)  # the function invoking itself for shards
 
     def run(self, deadline: Deadline, extra_ids: Sequence[str] = ()) -> dict[str, Any]:
         """One sweep over every target; ``extra_ids`` (batch jobs a CI callback named) go to the target whose
@@ -111,10 +104,10 @@ class Fleet:
         shares = self._route(targets, prevs, watches)
         sweep_id = uuid.uuid4().hex[:12]
         kept, handed = targets, list[shards.Shard]()
-        if self._fans_out(targets):
+        if self.fanout.enabled and len(targets) > 1:
             costs = {t: float(p["lookSeconds"]) for t, p in prevs.items() if isinstance(p.get("lookSeconds"), float)}
             kept, handed = shards.plan(targets, costs, deadline.remaining() / 2, shares, sweep_id)
-        failed = self._hand_out(handed, deadline)
+        failed = self.fanout.hand_out(handed, deadline)
         extra: dict[Target, list[str]] = {}
         for job_id in extra_ids:
             whose = self._owner({}, job_id, targets, recorded_only=True)
@@ -138,18 +131,20 @@ class Fleet:
             for shard in handed:
                 for target in shard.targets:
                     summary["targets"][target.key] = {**target_line(prevs[target]), "shard": shard.id}
-        self._gather(summary)
+        self.fanout.gather(summary)
         host = self._host(looks)
         host.upkeep(summary, latest, deadline)
+        host.deliveries = self.fanout.split_deliveries(latest, summary, deadline)
         return host.finish(work, summary, deadline)
 
     def work(self, shard: shards.Shard, deadline: Deadline) -> dict[str, Any]:
         """One shard a sweep handed out: its targets looked at, their events delivered and indexed, the outcome
         stored for the next sweep's summary. A shard runs once: a second invocation of it (SCF retries) finds it
         claimed, unless the first died and its lease ran out."""
-        name = f"shard-{shard.id}"
+        # A delivery slice is held by one invocation at a time, whichever split handed it out.
+        name = f"shard-{shard.id}" if shard.deliver is None else "deliver-{}-of-{}".format(*shard.deliver)
         if not self.records.take_lease(name, 1, self.now(), deadline):
-            return {"ok": True, "shard": shard.id, "skipped": "another invocation holds this shard"}
+            return {"ok": True, "shard": shard.id, "skipped": "another invocation holds this shard or slice"}
         try:
             latest = self.records.latest_summary() or {}
             first = self._first()
@@ -160,53 +155,15 @@ class Fleet:
                 looks.append(self._sweeper(target, prev, watches, shard.opened.get(target.key, [])))
             summary, work = self._look_all(looks, deadline, {}, {})
             summary["shard"] = shard.id
-            self._host(looks).deliver_and_fold(work, summary, deadline)
+            host = self._host(looks)
+            host.deliveries = shard.deliver  # a delivery shard: its slice of the due deliveries (else all due)
+            host.deliver_and_fold(work, summary, deadline)
             result = {k: summary[k] for k in ("shard", "startedAt", "targets", "errors", "eventsEmitted",
                                               "deliveries")}  # fmt: skip
             self.records.store.put(f"{SHARDS}{shard.id}.json", dumps({**result, "finishedAt": self.now().isoformat()}))
             return {"ok": not summary["errors"], **summary}
         finally:
             self.records.delete_claim(name, 1)
-
-    # --- fan-out ------------------------------------------------------------------------------
-
-    def _fans_out(self, targets: list[Target]) -> bool:
-        return (self.settings.fanout == "auto" and self.invoker is not None and bool(self.settings.function_name)
-                and len(targets) > 1)  # fmt: skip
-
-    def _hand_out(self, handed: list[shards.Shard], deadline: Deadline) -> list[str]:
-        """Invoke this function once per shard (asynchronously); the errors of those that could not be."""
-        if not handed or self.invoker is None:
-            return []
-        invoker = self.invoker
-        function = f"{self.settings.function_namespace}/{self.settings.function_name}"
-
-        def one(shard: shards.Shard) -> str | None:
-            body = dumps(shard.payload())
-            result = invoker.invoke(function, body, deadline)
-            return None if result.ok else f"shard {shard.id} not handed out ({result.error}): the next sweep has it"
-
-        with ThreadPoolExecutor(min(PARALLEL, len(handed)), thread_name_prefix="fanout") as pool:
-            return [e for e in pool.map(one, handed) if e]
-
-    def _gather(self, summary: dict[str, Any]) -> None:
-        """Earlier shards' outcomes join this summary: each target's line (unless this sweep looked at it) and
-        errors; their documents go."""
-        gathered = 0
-        for key in self.records.store.list(SHARDS):
-            try:
-                result = self.records.load(key) or {}
-            except JobwatchError:
-                result = {}
-            for target, line in (result.get("targets") or {}).items():
-                own = summary["targets"].get(target)
-                if isinstance(line, dict) and (own is None or "shard" in own):  # this sweep did not look at it
-                    summary["targets"][target] = line
-            summary["errors"] += [f"shard {result.get('shard')}: {e}" for e in (result.get("errors") or [])][:20]
-            gathered += 1
-            self.records.store.delete(key)
-        if gathered:
-            summary.setdefault("fanout", {})["gathered"] = gathered
 
     # --- targets ------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from .config import Settings
 from .deadline import Deadline
 from .errors import ConfigError, InvalidInputError, JobwatchError, StoreError
 from .events import public_event
+from .fanout import Fanout
 from .fleet import Fleet
 from .ids import checked_event_id, checked_job_id
 from .notify.guard import AddressGuard
@@ -136,8 +137,9 @@ def run_sweep(ports: Ports, deadline: Deadline, extra_ids: tuple[str, ...] = ())
     else:
         if not ports.settings.ci_bucket and not ports.settings.ci_endpoint:
             raise ConfigError("JOBWATCH_CI_BUCKET", "required for a sweep")
+        fanout = Fanout(ports.settings, ports.records, ports.invoker)
         sweeper = Sweeper(ports.settings, ports.ci, ports.records, notifier=ports.notifier, now=ports.clock,
-                          margin=margin)  # fmt: skip
+                          margin=margin, fanout=fanout)  # fmt: skip
         summary = sweeper.run(deadline, extra_ids=extra_ids)
     hidden = ("known", "stuckReported", "historyFrom", "baselined", "badEntries", "objectsOffset",
               "retentionCursor", "listEdges")  # fmt: skip
@@ -156,9 +158,9 @@ def targets(ports: Ports) -> dict[str, Any]:
 
 def run_work(ports: Ports, shard: object, deadline: Deadline) -> dict[str, Any]:
     """One shard a sweep handed out (``{"action": "work", "shard": ...}``, from this function's own fan-out)."""
-    if not ports.settings.many:
-        raise InvalidInputError("work is for JOBWATCH_CI_BUCKETS: the one-bucket form hands out no shards")
     checked = shards.checked(shard, placement.watched(ports.settings, ports.records))
+    if checked.targets and not ports.settings.many:
+        raise InvalidInputError("a shard of buckets is for JOBWATCH_CI_BUCKETS: the one-bucket form hands out none")
     margin = _margin(deadline)
     fleet = Fleet(ports.settings, ports.records, ports.ci_host, notifier=ports.notifier, now=ports.clock,
                   margin=margin)  # fmt: skip

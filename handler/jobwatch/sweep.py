@@ -27,6 +27,7 @@ from .ci.windows import WindowDone
 from .config import Settings
 from .deadline import Deadline
 from .errors import JobwatchError, StoreError
+from .fanout import Fanout
 from .leavers import Leavers
 from .listing import ObjectSource
 from .overview import Overview
@@ -68,7 +69,7 @@ class CISource(ObjectSource, Protocol):
 
 
 class Notifier(Protocol):
-    """Delivers events; returns (delivered, failed) counts. Filled in by the callbacks issue."""
+    """Delivers events: (attempts that succeeded, that failed, whether due deliveries were left for the deadline)."""
 
     def dispatch(
         self,
@@ -76,7 +77,8 @@ class Notifier(Protocol):
         deadline: Deadline,
         changed: list[dict[str, Any]] | None = None,
         settled: list[str] | None = None,
-    ) -> tuple[int, int]: ...
+        part: tuple[int, int] | None = None,
+    ) -> tuple[int, int, bool]: ...
 
 
 def target_line(summary: dict[str, Any]) -> dict[str, Any]:
@@ -134,6 +136,7 @@ class Sweeper:
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         margin: float = 3.0,
         part: Part | None = None,
+        fanout: Fanout | None = None,
     ) -> None:
         self.settings = settings
         self.ci = ci
@@ -142,6 +145,8 @@ class Sweeper:
         self.now = now
         self.margin = margin
         self.part = part
+        self.fanout = fanout  # the one-bucket form's: delivery shards (the many-bucket form's is the fleet's)
+        self.deliveries: tuple[int, int] | None = None  # the slice of the due deliveries this sweep takes (None: all)
 
     def run(self, deadline: Deadline, extra_ids: Sequence[str] = ()) -> dict[str, Any]:
         """One sweep; ``extra_ids`` are described too (batch jobs a CI callback named)."""
@@ -151,6 +156,9 @@ class Sweeper:
             summary["target"] = key
             summary["targets"] = {key: target_line(summary)}
         self.upkeep(summary, work.prev, deadline)
+        if self.fanout is not None and self.fanout.enabled:
+            self.fanout.gather(summary)
+            self.deliveries = self.fanout.split_deliveries(work.prev, summary, deadline)
         return self.finish(work, summary, deadline)
 
     def look(self, deadline: Deadline, extra_ids: Sequence[str] = ()) -> tuple[Work, dict[str, Any]]:
@@ -281,7 +289,8 @@ class Sweeper:
         if not quiet:
             self._store(summary, work.sent_before)
         changed, index_failed = self.deliver_and_fold(work, summary, deadline)
-        if changed or index_failed:
+        backlog = (summary.get("deliveries") or {}).get("backlog")
+        if changed or index_failed or backlog != (work.prev.get("deliveries") or {}).get("backlog"):
             self._store(summary, work.sent_before)  # the deliveries' outcome (and late news) join the stored summary
         elif quiet:
             self._store(summary, work.sent_before, persist=False)
@@ -293,8 +302,9 @@ class Sweeper:
         changed: list[dict[str, Any]] = []
         settled: list[str] = []  # outbox markers of settled events: deleted once the index has their status
         if self.notifier is not None:  # new events now, and due retries of earlier ones even if CI is down
-            delivered, failed = self.notifier.dispatch(work.new_events, deadline, changed, settled)
-            summary["deliveries"] = {"ok": delivered, "failed": failed}
+            delivered, failed, backlog = self.notifier.dispatch(work.new_events, deadline, changed, settled,
+                                                                part=self.deliveries)  # fmt: skip
+            summary["deliveries"] = {"ok": delivered, "failed": failed, **({"backlog": True} if backlog else {})}
         index_failed = False
         news = [work.observed[o.job_id] for o in work.outcomes
                 if (o.written or o.transition) and o.job_id in work.observed]  # fmt: skip
@@ -316,7 +326,7 @@ class Sweeper:
         tells that sweeps run, and the "created since" window stays short)."""
         if not prev or not summary["complete"] or written or summary["eventIds"] or summary["errors"]:
             return False
-        if any((summary.get("retention") or {}).values()):  # something aged out and was deleted
+        if any((summary.get("retention") or {}).values()) or summary.get("fanout"):  # deleted, or handed out
             return False
         same = ("known", "baselined", "objectsOffset", "badEntries", "nonExistJobIds", "activeJobs", "listEdges",
                 "retentionAt", "scrubCursor", "targets")  # fmt: skip

@@ -131,3 +131,72 @@ def test_fanout_off_keeps_one_invocation(
     scf.workers["default/jobwatch"] = env
     sweep_until(env, receiver, made, scf)
     assert not scf.invocations and set(terminal_bodies(receiver)) == made
+
+
+def backlog(store: Path, url: str, count: int) -> list[str]:
+    """``count`` pending events with a webhook round due now, as a receiver's outage leaves them."""
+    from datetime import datetime, timezone
+
+    from jobwatch.records import Records
+    from jobwatch.store import FileStore
+
+    records = Records(FileStore(store))
+    now = datetime.now(timezone.utc).isoformat()
+    made = []
+    for n in range(count):
+        event_id = f"evt-b{n:032x}-success"
+        records.create_event({
+            "id": event_id, "type": "ci.batchjob.succeeded", "jobId": f"b{n:032x}", "state": "Success",
+            "createdAt": now, "payload": {"type": "ci.batchjob.succeeded", "data": {"n": n}}, "status": "pending",
+            "attempts": [], "nextAttemptAt": now,
+            "targets": {"wh-1": {"kind": "webhook", "url": url, "status": "pending", "attempts": 0,
+                                 "nextAttemptAt": now}},
+        })  # fmt: skip
+        records.put_outbox(event_id, now)
+        made.append(event_id)
+    return made
+
+
+@pytest.fixture
+def threaded_receiver() -> Iterator[HTTPServer]:
+    """A receiver answering requests side by side, as a real one does (the default fixture answers one at a time)."""
+    from pytest_httpserver import HTTPServer
+
+    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+def test_a_backlog_of_deliveries_is_split_among_shards(
+    emulator: CIEmulator, scf: SCFEmulator, tmp_path: Path, threaded_receiver: HTTPServer
+) -> None:
+    """One bucket, 120 due deliveries to a slow receiver: the sweep that stopped with due deliveries left makes the
+    next split the outbox among delivery shards in worker processes; every event arrives once."""
+    from standardwebhooks import Webhook
+    from werkzeug import Request, Response
+
+    delivered: list[str] = []
+
+    def answer(request: Request) -> Response:
+        Webhook(SECRET).verify(request.get_data(), dict(request.headers))
+        time.sleep(0.4)
+        delivered.append(request.headers["webhook-id"])
+        return Response("ok", status=200)
+
+    threaded_receiver.expect_request("/hook", method="POST").respond_with_handler(answer)
+    env = environment(emulator, scf, tmp_path / "store", threaded_receiver.url_for("/hook"))
+    del env["JOBWATCH_CI_BUCKETS"]
+    env |= {"JOBWATCH_CI_BUCKET": "demo-1250000000", "JOBWATCH_CI_REGION": "ap-guangzhou"}
+    scf.workers["default/jobwatch"] = env
+    made = backlog(tmp_path / "store", threaded_receiver.url_for("/hook"), 120)
+    summaries = []
+    until = time.monotonic() + 90
+    while time.monotonic() < until and len(set(delivered)) < len(made):
+        summaries.append(sweep(env))
+    assert scf.wait_idle(60)
+    assert summaries[0]["deliveries"].get("backlog")
+    assert summaries[1]["fanout"]["deliveryShards"] == 7
+    assert any(run.answer.get("shard", "").split("-")[-1].startswith("d") for run in scf.runs)
+    assert sorted(delivered) == made  # each event delivered, none twice

@@ -18,8 +18,8 @@ class DyingNotifier:
     """Delivers nothing: the invocation is killed (SCF's timeout) in the middle of its deliveries."""
 
     def dispatch(
-        self, events: list[dict[str, Any]], deadline: Any, changed: Any = None, settled: Any = None
-    ) -> tuple[int, int]:
+        self, events: list[dict[str, Any]], deadline: Any, changed: Any = None, settled: Any = None, part: Any = None
+    ) -> tuple[int, int, bool]:
         raise KeyboardInterrupt("the function's timeout killed the invocation")
 
 

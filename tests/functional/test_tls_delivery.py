@@ -211,7 +211,7 @@ def test_dispatcher_records_tls_outcomes(receiver: TLSReceiver, delivers: bool, 
     }  # fmt: skip
     records.create_event(event)
     dispatcher = Dispatcher(records, (SECRET,), webhooks=WebhookSender(pinned_guard([]), ca_certs=ca_file))
-    ok, failed = dispatcher.dispatch([event], Deadline.after(20))
+    ok, failed, _ = dispatcher.dispatch([event], Deadline.after(20))
     stored = records.event("evt-tls-success")
     assert stored is not None and len(stored["attempts"]) == 1
     if delivers:

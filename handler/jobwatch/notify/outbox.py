@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import events as ev
 from .. import times
@@ -28,6 +28,7 @@ from ..deadline import Deadline
 from ..errors import JobwatchError, NotFoundError, StoreUnavailableError
 from ..records import Records
 from ..redaction import redact
+from ..shards import in_slice
 from ..signing import webhook_headers
 from .chain import ChainInvoker
 from .webhook import AttemptResult, WebhookSender
@@ -40,6 +41,15 @@ RECORD_RETRIES = (0.2, 0.5, 1.0)  # pauses before writing a round's outcome agai
 WORKERS = 8
 CHUNK = 4 * WORKERS  # due markers read from the listing at a time: the deadline is checked between chunks
 LEGACY_SLICE = 200  # markers of an earlier version moved to their due time per sweep
+
+
+class Delivered(NamedTuple):
+    """What a dispatch did: attempts that succeeded and failed, and whether it stopped for the deadline with due
+    deliveries left (the next sweep splits such a backlog among shards)."""
+
+    ok: int
+    failed: int
+    backlog: bool = False
 
 
 class Dispatcher:
@@ -72,21 +82,23 @@ class Dispatcher:
         deadline: Deadline,
         changed: list[dict[str, Any]] | None = None,
         settled: list[str] | None = None,
-    ) -> tuple[int, int]:
+        part: tuple[int, int] | None = None,
+    ) -> Delivered:
         """Deliver ``events`` (just created) and the outbox's due events, the earliest due first, until the deadline
-        nears; (ok, failed) attempt counts. Every event a delivery round updated is appended to ``changed`` (the
-        sweep folds them into its index). With ``settled``, the markers of events that are no longer pending are
-        appended to it instead of deleted: the caller deletes them once ``changed`` is in the index, so a sweep that
-        dies before its fold leaves the marker, and the next sweep folds the event's status instead of losing it."""
+        nears. Every event a delivery round updated is appended to ``changed`` (the sweep folds them into its index).
+        With ``settled``, the markers of events that are no longer pending are appended to it instead of deleted: the
+        caller deletes them once ``changed`` is in the index, so a sweep that dies before its fold leaves the marker,
+        and the next sweep folds the event's status instead of losing it. With ``part`` (slice, of how many), only
+        that slice of the due events is taken (``events`` all are)."""
         fresh = {e["id"]: e for e in events if e.get("status") == "pending"}
         try:
             self._move_legacy(deadline)
         except JobwatchError as exc:
             log.warning("outbox markers of an earlier version not moved yet: %s", exc)
-        work = itertools.chain(fresh.values(), self._due(set(fresh)))
+        work = itertools.chain(fresh.values(), self._due(set(fresh), part))
         ok = failed = 0
         with ThreadPoolExecutor(WORKERS, thread_name_prefix="deliver") as pool:
-            while not deadline.expired(self.margin):
+            while True:
                 try:
                     chunk = list(itertools.islice(work, CHUNK))
                 except JobwatchError as exc:
@@ -94,13 +106,15 @@ class Dispatcher:
                     break
                 if not chunk:
                     break
+                if deadline.expired(self.margin):
+                    return Delivered(ok, failed, backlog=True)
                 for result in pool.map(lambda item: self._deliver(item, deadline, changed, settled), chunk):
                     ok, failed = ok + result[0], failed + result[1]
-        return ok, failed
+        return Delivered(ok, failed)
 
-    def _due(self, skip: set[str]) -> Iterator[tuple[str, str]]:
+    def _due(self, skip: set[str], part: tuple[int, int] | None) -> Iterator[tuple[str, str]]:
         for key, event_id in self.records.due_outbox(self.now()):
-            if event_id not in skip:
+            if event_id not in skip and in_slice(event_id, part):
                 yield key, event_id
 
     def _move_legacy(self, deadline: Deadline) -> None:
