@@ -138,9 +138,9 @@ class Fleet:
         return host.finish(work, summary, deadline)
 
     def work(self, shard: shards.Shard, deadline: Deadline) -> dict[str, Any]:
-        """One shard a sweep handed out: its targets looked at, their events delivered and indexed, the outcome
-        stored for the next sweep's summary. A shard runs once: a second invocation of it (SCF retries) finds it
-        claimed, unless the first died and its lease ran out."""
+        """One shard a sweep handed out: its targets looked at, their events delivered and indexed (a delivery
+        shard: its slice of the due deliveries), the outcome stored for the next sweep's summary. A shard runs once:
+        a second invocation of it (SCF retries) finds it claimed, unless the first died and its lease ran out."""
         # A delivery slice is held by one invocation at a time, whichever split handed it out.
         name = f"shard-{shard.id}" if shard.deliver is None else "deliver-{}-of-{}".format(*shard.deliver)
         if not self.records.take_lease(name, 1, self.now(), deadline):
