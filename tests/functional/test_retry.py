@@ -31,10 +31,12 @@ def ports_for(emulator: CIEmulator, tmp_path: Path, moto_endpoint: str, **env: s
                       TENCENTCLOUD_SECRETKEY=CREDENTIALS.secret_key, **env)  # fmt: skip
 
 
-def finished_batch(emulator: CIEmulator, ports: Ports, kind: str = "Job") -> EmulatedJob:
-    """A batch of 30 objects with awkward keys, a third of them failing, swept until its report exists."""
+def finished_batch(emulator: CIEmulator, ports: Ports, kind: str = "Job", **operation: str) -> EmulatedJob:
+    """A batch of 30 objects with awkward keys, a third of them failing (``operation`` added to its Operation),
+    swept until its report exists."""
     job = batch(emulator, kind, objects=len(KEYS), failure_ratio=0.35)
     job.keys = list(KEYS)
+    job.operation.update(operation)
     for _ in range(30):
         emulator.clock.advance(10)
         sweep(ports)
@@ -68,33 +70,27 @@ def test_retry_lists_exactly_the_failed_objects(
     assert event["payload"]["data"]["objects"] == len(failed)
 
 
-def test_retry_keeps_the_operations_secrets(
-    emulator: CIEmulator, tmp_path: Path, moto_endpoint: str, watched: Any
-) -> None:
-    """The record's Operation has its callback token redacted; the retry is created with the original's, token kept."""
-    ports = ports_for(emulator, tmp_path, moto_endpoint, JOBWATCH_RETRY="true")
-    job = batch(emulator, "Job", objects=len(KEYS), failure_ratio=0.35)
-    job.keys = list(KEYS)
-    job.operation["CallBack"] = "https://fn.example/ci-callback?token=s3cret"
-    for _ in range(30):
-        emulator.clock.advance(10)
-        sweep(ports)
-    assert ports.records.job(job.job_id)["operation"]["CallBack"] == "https://fn.example/ci-callback"  # type: ignore[index]
+def retried(ports: Ports, emulator: CIEmulator, job: EmulatedJob) -> EmulatedJob:
+    """The batch a retry of ``job``'s failed objects created."""
     status, answer, _ = call(ports, "POST", f"/jobs/{job.job_id}/retry", body="{}")
-    created = emulator.book.get(answer["jobId"])
-    assert status == 201 and created is not None and created.operation == job.operation
+    created = emulator.book.get(answer["jobId"]) if status == 201 else None
+    assert created is not None, answer
+    return created
 
 
-def test_a_job_ci_forgot_is_retried_with_the_records_operation(
-    emulator: CIEmulator, tmp_path: Path, moto_endpoint: str, watched: Any
+@pytest.mark.parametrize("forgotten", [False, True])
+def test_retry_has_the_originals_operation_as_ci_has_it(
+    emulator: CIEmulator, tmp_path: Path, moto_endpoint: str, watched: Any, forgotten: bool
 ) -> None:
-    """Once CI no longer knows the original, the retry is made with the operation its record keeps."""
+    """The record's Operation has its callback token redacted; the retry is created with CI's copy, token kept, or,
+    once CI no longer knows the original, with the record's."""
     ports = ports_for(emulator, tmp_path, moto_endpoint, JOBWATCH_RETRY="true")
-    job = finished_batch(emulator, ports)
-    del emulator.book.jobs[job.job_id]
-    status, answer, _ = call(ports, "POST", f"/jobs/{job.job_id}/retry", body="{}")
-    created = emulator.book.get(answer["jobId"])
-    assert status == 201 and created is not None and created.operation == job.operation
+    job = finished_batch(emulator, ports, CallBack="https://fn.example/ci-callback?token=s3cret")
+    stored = ports.records.job(job.job_id)["operation"]  # type: ignore[index]
+    assert stored == {**job.operation, "CallBack": "https://fn.example/ci-callback"}
+    if forgotten:
+        del emulator.book.jobs[job.job_id]
+    assert retried(ports, emulator, job).operation == (stored if forgotten else job.operation)
 
 
 def test_same_request_twice_creates_one_batch(
