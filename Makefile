@@ -12,7 +12,7 @@ help:
 	@echo "make emulator   run the local CI emulator on 127.0.0.1:9100"
 	@echo "make demo       the main job on the embedded default (emulator, file store, local receiver)"
 	@echo "make serve      the HTTP API and status page on 127.0.0.1:9300 with the emulator, a receiver and a timer"
-	@echo "make bench      benchmarks: the sweep against a describe-each-job poller, objects, status-page reads, many buckets"
+	@echo "make bench      benchmarks: the sweep against a describe-each-job poller, objects, status-page reads, many buckets, a delivery backlog"
 	@echo "make bench-scale memory, documents and requests at the sizes jobwatch is built for (about 25 minutes)"
 	@echo "make soak       minutes of sweeps over thousands of jobs with faults and kills; checks nothing is lost"
 	@echo "make screenshot regenerate docs/status-page.png (needs Debian's chromium and chromium-driver)"
@@ -71,6 +71,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.objects_bench
 	$(BIN)/python -m bench.page_bench
 	$(BIN)/python -m bench.fanout_bench --write
+	$(BIN)/python -m bench.backlog_bench --write
 
 bench-scale: $(STAMP)
 	$(BIN)/python -m bench.scale_bench --write

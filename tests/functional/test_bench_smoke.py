@@ -38,3 +38,13 @@ def test_fanout_bench_scenario_runs() -> None:
     assert figures["off"]["first"]["shards"] == 0 and figures["off"]["next"]["invocations"] == 1
     assert figures["auto"]["first"]["shards"] >= 1 and figures["auto"]["first"]["invocations"] > 1
     assert figures["off"]["next"]["ciRequests"] > 0 and figures["auto"]["next"]["ciRequests"] > 0
+
+
+def test_backlog_bench_scenario_runs() -> None:
+    """The delivery-backlog scenario drains 100 slow deliveries both ways, each event once; the split invokes shards."""
+    from bench import backlog_bench
+
+    one = backlog_bench.drain(100, delay=0.5, limit=4.0, mode="off")
+    split = backlog_bench.drain(100, delay=0.5, limit=4.0, mode="auto")
+    assert one["delivered"] == split["delivered"] == 100 and one["duplicates"] == split["duplicates"] == 0
+    assert one["invocations"] == one["sweeps"] and split["invocations"] > split["sweeps"]
