@@ -339,7 +339,7 @@ class CIClient:
                 "describe", "GET", f"{PATH}/{job_id}", {}, None, deadline, lambda raw: parse_operation(raw, job_id)
             )
         except CIPermanentError as exc:
-            if isinstance(exc, CINotFoundError) or exc.ci_code in self._unknown_id_codes:
+            if self._unknown_id(exc):
                 return None
             raise
 
@@ -395,7 +395,7 @@ class CIClient:
         try:
             jobs, missing, _, _ = self._call("describe", "GET", f"{PATH}/{job_id}", {}, None, deadline)
         except CIPermanentError as exc:
-            if isinstance(exc, CINotFoundError) or exc.ci_code in self._unknown_id_codes:
+            if self._unknown_id(exc):
                 return [], [job_id]
             raise
         found = [job for job in jobs if job.job_id == job_id]
@@ -405,6 +405,10 @@ class CIClient:
             return [], [job_id]
         # Neither the job nor NonExistJobIds naming it: a broken answer, not "unknown" (that would lose the job).
         raise CIBadResponseError(f"CI describe answered neither job {job_id} nor that it does not exist")
+
+    def _unknown_id(self, exc: CIPermanentError) -> bool:
+        """Whether CI's refusal of a one-job describe means it does not know the job."""
+        return isinstance(exc, CINotFoundError) or exc.ci_code in self._unknown_id_codes
 
     def _call(
         self,
