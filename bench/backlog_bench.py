@@ -21,6 +21,7 @@ import platform
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -38,17 +39,18 @@ from jobwatch.store import FileStore
 TIMER = {"Type": "Timer", "TriggerName": "bench", "Time": "2026-12-05T00:00:00Z", "Message": ""}
 
 
-def fill(store: Path, url: str, count: int) -> None:
-    """``count`` events with a round due now."""
-    records = Records(FileStore(store))
-    now = datetime.now(timezone.utc)
-    for n in range(count):
+def fill(records: Records, url: str, dues: Iterable[datetime]) -> list[str]:
+    """A pending event with a webhook round due at each of ``dues`` (as a receiver's outage leaves them): their IDs."""
+    made = []
+    for n, at in enumerate(dues):
         record = {"jobId": f"b{n:032d}", "type": "Job", "name": "queued", "state": "Success", "history": []}
         event = ev.build_event(ev.TERMINAL_TYPES["Success"], record, "Running", 1, bucket="demo-1250000000",
-                               region="ap-guangzhou", metadata=None, record_url="file:x", now=now)  # fmt: skip
-        event["targets"] = ev.delivery_targets(url, None, None, now)
+                               region="ap-guangzhou", metadata=None, record_url="file:x", now=at)  # fmt: skip
+        event["targets"] = ev.delivery_targets(url, None, None, at)
         records.put_outbox(event["id"], event["nextAttemptAt"])
         records.create_event(event)
+        made.append(str(event["id"]))
+    return made
 
 
 def drain(count: int, delay: float, limit: float, mode: str) -> dict[str, Any]:
@@ -68,7 +70,8 @@ def drain(count: int, delay: float, limit: float, mode: str) -> dict[str, Any]:
                 "JOBWATCH_FANOUT": mode, "JOBWATCH_TRACK_OBJECTS": "false", "JOBWATCH_LOG_LEVEL": "ERROR",
             }  # fmt: skip
             scf.workers["default/jobwatch"] = env
-            fill(folder, receiver.url, count)
+            now = datetime.now(timezone.utc)
+            fill(Records(FileStore(folder)), receiver.url, [now] * count)
             started = time.perf_counter()
             sweeps = 0
             while len(receiver.seen) < count and time.perf_counter() - started < 900:

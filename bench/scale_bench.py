@@ -220,7 +220,7 @@ def million_events() -> dict[str, Any]:
 
 def pending_deliveries(count: int = 50_000, due: int = 100) -> dict[str, Any]:
     """Scenario 4."""
-    from jobwatch import events as ev
+    from bench.backlog_bench import fill
     from jobwatch.deadline import Deadline
     from jobwatch.records import Records
     from jobwatch.store import FileStore
@@ -235,14 +235,8 @@ def pending_deliveries(count: int = 50_000, due: int = 100) -> dict[str, Any]:
         Sweeper(ports.settings, ports.ci, ports.records, notifier=ports.notifier).run(Deadline.after(60))
         records: Records = ports.records
         now = datetime.now(timezone.utc)
-        for n in range(count + due):
-            at = now + (timedelta(hours=5) if n < count else -timedelta(seconds=n))
-            record = {"jobId": f"b{n:032d}", "type": "Job", "name": "queued", "state": "Success", "history": []}
-            event = ev.build_event(ev.TERMINAL_TYPES["Success"], record, "Running", 1, bucket="demo-1250000000",
-                                   region="ap-guangzhou", metadata=None, record_url="file:x", now=at)  # fmt: skip
-            event["targets"] = ev.delivery_targets(receiver.url, None, None, at)
-            records.put_outbox(event["id"], event["nextAttemptAt"])
-            records.create_event(event)
+        fill(records, receiver.url, (now + (timedelta(hours=5) if n < count else -timedelta(seconds=n))
+                                     for n in range(count + due)))  # fmt: skip
         store.calls.clear()
         started = time.perf_counter()
         summary = Sweeper(ports.settings, ports.ci, records, notifier=ports.notifier).run(Deadline.after(60))

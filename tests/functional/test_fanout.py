@@ -133,30 +133,6 @@ def test_fanout_off_keeps_one_invocation(
     assert not scf.invocations and set(terminal_bodies(receiver)) == made
 
 
-def backlog(store: Path, url: str, count: int) -> list[str]:
-    """``count`` pending events with a webhook round due now, as a receiver's outage leaves them."""
-    from datetime import datetime, timezone
-
-    from jobwatch.records import Records
-    from jobwatch.store import FileStore
-
-    records = Records(FileStore(store))
-    now = datetime.now(timezone.utc).isoformat()
-    made = []
-    for n in range(count):
-        event_id = f"evt-b{n:032x}-success"
-        records.create_event({
-            "id": event_id, "type": "ci.batchjob.succeeded", "jobId": f"b{n:032x}", "state": "Success",
-            "createdAt": now, "payload": {"type": "ci.batchjob.succeeded", "data": {"n": n}}, "status": "pending",
-            "attempts": [], "nextAttemptAt": now,
-            "targets": {"wh-1": {"kind": "webhook", "url": url, "status": "pending", "attempts": 0,
-                                 "nextAttemptAt": now}},
-        })  # fmt: skip
-        records.put_outbox(event_id, now)
-        made.append(event_id)
-    return made
-
-
 @pytest.fixture
 def threaded_receiver() -> Iterator[HTTPServer]:
     """A receiver answering requests side by side, as a real one does (the default fixture answers one at a time)."""
@@ -190,7 +166,14 @@ def test_a_backlog_of_deliveries_is_split_among_shards(
     del env["JOBWATCH_CI_BUCKETS"]
     env |= {"JOBWATCH_CI_BUCKET": "demo-1250000000", "JOBWATCH_CI_REGION": "ap-guangzhou"}
     scf.workers["default/jobwatch"] = env
-    made = backlog(tmp_path / "store", threaded_receiver.url_for("/hook"), 120)
+    from datetime import datetime, timezone
+
+    from bench.backlog_bench import fill
+    from jobwatch.records import Records
+    from jobwatch.store import FileStore
+
+    made = sorted(fill(Records(FileStore(tmp_path / "store")), threaded_receiver.url_for("/hook"),
+                       [datetime.now(timezone.utc)] * 120))  # fmt: skip
     summaries = []
     until = time.monotonic() + 90
     while time.monotonic() < until and len(set(delivered)) < len(made):
